@@ -1,0 +1,5 @@
+"""``python -m sematune``."""
+
+from sematune.app import main
+
+main()

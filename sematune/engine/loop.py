@@ -1,0 +1,300 @@
+"""The window loop: baseline → tuning → stable, one bounded measurement at a time.
+
+Per window: ask the tuner → validate → apply → read back what the kernel holds → settle
+(not measured) → measure → score → record (history JSONL first) → track. The loop never
+writes outside :class:`ParameterSpace` and never restores the host itself; the caller owns
+the journal and restores in ``finally``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Mapping, Optional, Protocol, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sematune.engine.records import HistoryWriter, Phase, TunerInfo, WindowRecord
+from sematune.engine.scoring import Constraint, Objective, score
+from sematune.engine.validation import Validated, validate_proposal
+from sematune.errors import TargetError
+from sematune.osparams.base import Value
+from sematune.osparams.space import ParameterSpace
+from sematune.targets.base import BenchmarkMetrics, Target
+from sematune.tuners.base import Observation, Tuner, TunerResponse
+
+log = logging.getLogger(__name__)
+
+
+class LoopSettings(BaseModel):
+    """``loop.*`` in the config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tuning_windows: int = Field(30, ge=1, description="windows in which the tuner proposes")
+    stable_windows: int = Field(20, ge=0, description="windows with the chosen configuration frozen")
+    window_seconds: float = Field(5.0, gt=0, description="length of one measured window")
+    settle_seconds: float = Field(1.0, ge=0, description="pause after an apply, not measured")
+    baseline_every: int = Field(0, ge=0, description="an extra host-default window every K tuning windows (0: off)")
+    max_consecutive_failures: int = Field(3, ge=1, description="abort after this many failed windows in a row")
+    max_remeasure: int = Field(2, ge=0, description="re-measure a contaminated window at most this often")
+    foreign_cpu_limit: Optional[float] = Field(
+        None, ge=0, description="CPU-seconds per window used by other processes above which a window is contaminated"
+    )
+
+
+class WindowTracker(Protocol):
+    def log_window(self, record: WindowRecord) -> None: ...
+
+
+class WindowProbe(Protocol):
+    """System probe sampled around each measurement (see ``sematune.targets.probes``)."""
+
+    def start(self, pids: Sequence[int]) -> None: ...
+
+    def stop(self) -> dict[str, float]: ...
+
+
+class ProgressSink(Protocol):
+    def update(self, record: WindowRecord, best: Optional[WindowRecord]) -> None: ...
+
+
+class Engine:
+    """Runs the loop for one target × tuner × knob set."""
+
+    def __init__(
+        self,
+        *,
+        space: ParameterSpace,
+        target: Target,
+        tuner: Tuner,
+        objective: Objective,
+        settings: LoopSettings,
+        history: HistoryWriter,
+        constraint: Optional[Constraint] = None,
+        tracker: Optional[WindowTracker] = None,
+        probes: Sequence[WindowProbe] = (),
+        progress: Optional[ProgressSink] = None,
+    ) -> None:
+        self.space = space
+        self.target = target
+        self.tuner = tuner
+        self.objective = objective
+        self.constraint = constraint
+        self.settings = settings
+        self.history = history
+        self.tracker = tracker
+        self.probes = list(probes)
+        self.progress = progress
+        self.records: list[WindowRecord] = []
+        self.defaults: dict[str, Value] = {}
+        self.current: dict[str, Value] = {}
+        self.frozen: dict[str, Value] = {}
+        self._failures = 0
+        self._window = 0
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> list[WindowRecord]:
+        s = self.settings
+        self.defaults = self.space.read_all()
+        self.current = dict(self.defaults)
+        self._measure("baseline", Validated(dict(self.defaults)))
+        for iteration in range(1, s.tuning_windows + 1):
+            if s.baseline_every and iteration > 1 and (iteration - 1) % s.baseline_every == 0:
+                self._measure("baseline", Validated(dict(self.defaults)))
+            self._tuning_window(iteration)
+        if s.stable_windows:
+            self.frozen = self._chosen_configuration()
+            log.info("stable phase: freezing %s", self.frozen)
+            for _ in range(s.stable_windows):
+                self._measure("stable", Validated(dict(self.frozen)))
+        return self.records
+
+    def _tuning_window(self, iteration: int) -> None:
+        last = self.records[-1] if self.records else None
+        best = self.best()
+        started = time.perf_counter()
+        response = self.tuner.suggest_parameters(
+            last.metrics if last else None,
+            dict(self.current),
+            iteration,
+            best.reward if best and best.reward is not None else 0.0,
+            history=list(self.tuner.history),
+            defaults=dict(self.defaults),
+        )
+        if not isinstance(response, TunerResponse):
+            raise TypeError(f"{type(self.tuner).__name__}.suggest_parameters returned {type(response).__name__}")
+        ask_s = time.perf_counter() - started
+        t0 = time.perf_counter()
+        validated = validate_proposal(response.parameters, self.space, self.current)
+        validate_s = time.perf_counter() - t0
+        info = TunerInfo(
+            confidence=response.confidence,
+            justification=response.justification,
+            token_usage=response.token_usage,
+            compute_s=ask_s,
+        )
+        self._measure(
+            "tuning",
+            validated,
+            proposed=dict(response.parameters),
+            tuner=info,
+            timings={"ask_s": ask_s, "validate_s": validate_s},
+        )
+
+    def _chosen_configuration(self) -> dict[str, Value]:
+        chosen = self.tuner.best_parameters()
+        if chosen is not None:
+            validated = validate_proposal(chosen, self.space, self.defaults)
+            if validated.rejected:
+                log.warning("tuner's final configuration had rejected entries: %s", validated.rejected)
+            return validated.values
+        best = self.best()
+        return dict(best.applied) if best else dict(self.defaults)
+
+    def best(self) -> Optional[WindowRecord]:
+        """The best scored window so far (feasible windows first)."""
+        scored = [r for r in self.records if r.scored]
+        if not scored:
+            return None
+        return max(scored, key=lambda r: (r.feasible, r.reward))
+
+    # -- one window -------------------------------------------------------------------------
+    def _measure(
+        self,
+        phase: Phase,
+        validated: Validated,
+        *,
+        proposed: Optional[Mapping[str, Any]] = None,
+        tuner: Optional[TunerInfo] = None,
+        timings: Optional[dict[str, float]] = None,
+    ) -> WindowRecord:
+        window = self._window
+        self._window += 1
+        timings = dict(timings or {})
+        record = WindowRecord(
+            window=window,
+            phase=phase,
+            started_at=time.time(),
+            proposed=dict(proposed or {}),
+            rejected=validated.rejected,
+            clipped=validated.clipped,
+            requested=dict(validated.values),
+            tuner=tuner or TunerInfo(),
+        )
+        applied = self.space.apply(validated.values, self.current)
+        timings["apply_s"] = applied.seconds
+        self.current = applied.applied
+        record.applied = dict(applied.applied)
+        record.write_errors = applied.write_errors
+        if applied.write_errors:
+            log.warning("window %d: %s", window, applied.write_errors)
+        self.target.on_configuration_applied(record.applied)
+        if self.settings.settle_seconds:
+            t0 = time.perf_counter()
+            time.sleep(self.settings.settle_seconds)
+            timings["settle_s"] = time.perf_counter() - t0
+        self.target.update_workload(window)
+        t0 = time.perf_counter()
+        metrics, error, attempts = self._measure_with_retries(window)
+        timings["measure_s"] = time.perf_counter() - t0
+        record.attempts = attempts
+        if metrics is None:
+            record.status, record.error = "failed", error
+        else:
+            record.metrics = metrics
+            result = score(metrics, self.objective, self.constraint)
+            record.objective, record.reward = result.objective, result.reward
+            record.feasible = result.feasible
+            record.constraint_value, record.constraint_violation = result.constraint_value, result.constraint_violation
+            if result.error and result.objective is None:
+                record.status, record.error = "failed", result.error
+            elif result.error:
+                record.error = result.error
+            elif error:
+                record.status, record.error = "contaminated", error
+        self._finish(record, timings)
+        return record
+
+    def _measure_with_retries(self, window: int) -> tuple[Optional[BenchmarkMetrics], Optional[str], int]:
+        """Measure once, again if the window was contaminated by foreign load (bounded)."""
+        limit = self.settings.foreign_cpu_limit
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                metrics = self._measure_once(window)
+            except TargetError as exc:
+                return None, str(exc), attempts
+            except Exception as exc:  # a target bug must not lose the run's history
+                log.exception("window %d: target failed", window)
+                return None, f"{type(exc).__name__}: {exc}", attempts
+            foreign = metrics.system.get("foreign_cpu_s")
+            if limit is None or foreign is None or foreign <= limit:
+                return metrics, None, attempts
+            note = f"contaminated: foreign CPU {foreign:.2f}s > {limit:.2f}s"
+            if attempts > self.settings.max_remeasure:
+                return metrics, note + f" after {attempts} attempts", attempts
+            log.warning("window %d %s; re-measuring", window, note)
+
+    def _measure_once(self, window: int) -> BenchmarkMetrics:
+        pids = self.target.processes() if self.probes else []
+        for probe in self.probes:
+            probe.start(pids)
+        try:
+            metrics = self.target.execute_window(window, self.settings.window_seconds)
+        finally:
+            system: dict[str, float] = {}
+            for probe in self.probes:
+                try:
+                    system.update(probe.stop())
+                except Exception as exc:  # probes are best-effort
+                    log.debug("probe %s failed: %s", type(probe).__name__, exc)
+        if not isinstance(metrics, BenchmarkMetrics):
+            raise TargetError(f"{type(self.target).__name__}.execute_window returned {type(metrics).__name__}")
+        if system:
+            metrics = metrics.model_copy(update={"system": {**system, **metrics.system}})
+        return metrics
+
+    def _finish(self, record: WindowRecord, timings: dict[str, float]) -> None:
+        if record.status == "failed":
+            self._failures += 1
+            log.warning("window %d failed: %s", record.window, record.error)
+        else:
+            self._failures = 0
+        record.timings = timings
+        if self.tracker is not None:
+            t0 = time.perf_counter()
+            try:
+                self.tracker.log_window(record)
+            except Exception as exc:  # tracking must never cost a measurement
+                log.error("tracking failed (history JSONL still written): %s", exc)
+                self.tracker = None
+            record.timings["track_s"] = time.perf_counter() - t0
+        self.history.append(record)
+        self.records.append(record)
+        log.info(
+            "window %d %-8s %s=%s reward=%s%s",
+            record.window, record.phase, self.objective.metric,
+            f"{record.objective:.6g}" if record.objective is not None else "—",
+            f"{record.reward:.6g}" if record.reward is not None else "—",
+            f" [{record.status}: {record.error}]" if record.status != "ok" else "",
+        )
+        if record.phase != "stable":
+            self.tuner.observe(
+                Observation(
+                    window=record.window,
+                    phase=record.phase,
+                    parameters=dict(record.applied),
+                    reward=record.reward if record.status != "failed" else None,
+                    objective=record.objective,
+                    metrics=record.metrics,
+                    feasible=record.feasible,
+                )
+            )
+        if self.progress is not None:
+            self.progress.update(record, self.best())
+        if self._failures >= self.settings.max_consecutive_failures:
+            raise TargetError(
+                f"{self._failures} windows in a row failed; last error: {record.error}"
+            )

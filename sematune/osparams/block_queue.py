@@ -1,0 +1,85 @@
+"""Per-device block queue settings under ``/sys/block/<dev>/queue`` (scheduler, read-ahead…)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from sematune.errors import ConfigError
+from sematune.osparams.base import OsParam, Value
+from sematune.osparams.sysfs import bracketed_choice, bracketed_options
+
+#: Device name prefixes that are never tuned when ``devices: auto``.
+_VIRTUAL = ("loop", "ram", "zram", "dm-", "md", "sr", "nbd")
+
+
+class BlockQueue(OsParam):
+    """One ``queue/<attribute>`` of every selected block device, set to the same value.
+
+    ``devices: auto`` selects every device with a request queue that is not a loop, RAM,
+    zram, device-mapper, optical or network block device. The I/O scheduler is a bracketed
+    choice; switching it resets the scheduler's tunables, so ``queue/iosched/*`` is journaled
+    and restored as well.
+    """
+
+    interface = "block_queue"
+    scope = "per_device"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        attribute: str,
+        devices: str | Sequence[str] = "auto",
+        choices: Sequence[Value] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not attribute or "/" in attribute or attribute.startswith("."):
+            raise ConfigError(f"osparam.{name}.attribute", f"{attribute!r} is not a queue attribute name")
+        self.attribute = attribute
+        self.devices_spec = devices
+        self.bracketed = attribute == "scheduler"
+        if self.bracketed:
+            kwargs["dtype"] = "str"
+        configured = list(choices) if choices is not None else None
+        super().__init__(name, choices=(configured or ["?"]) if self.bracketed else choices, **kwargs)
+        files = self.files() if self.bracketed else []
+        if files and self.host.exists(files[0]):
+            self.restrict_choices(bracketed_options(self.host.read_text(files[0])), configured)
+
+    def devices(self) -> list[str]:
+        if self.devices_spec != "auto":
+            devs = [self.devices_spec] if isinstance(self.devices_spec, str) else list(self.devices_spec)
+            for dev in devs:
+                if "/" in dev or dev.startswith("."):
+                    raise ConfigError(f"osparam.{self.name}.devices", f"{dev!r} is not a device name")
+            return devs
+        found = []
+        for path in self.host.glob(f"/sys/block/*/queue/{self.attribute}"):
+            dev = path.split("/")[3]
+            if not dev.startswith(_VIRTUAL):
+                found.append(dev)
+        return found
+
+    def files(self) -> list[str]:
+        return [f"/sys/block/{dev}/queue/{self.attribute}" for dev in self.devices()]
+
+    def related_files(self) -> list[str]:
+        if not self.bracketed:
+            return []
+        related: list[str] = []
+        for dev in self.devices():
+            related.extend(self.host.glob(f"/sys/block/{dev}/queue/iosched/*"))
+        return related
+
+    def probe(self) -> str | None:
+        if not self.devices():
+            return f"no block device with queue/{self.attribute}"
+        return super().probe()
+
+    def parse(self, text: str) -> Value:
+        return bracketed_choice(text) if self.bracketed else super().parse(text)
+
+    def restore_payload(self, host_path: str, original: bytes) -> bytes:
+        if self.bracketed and host_path.endswith("/queue/scheduler"):
+            return bracketed_choice(original.decode()).encode()
+        return original

@@ -1,0 +1,69 @@
+"""CPU frequency scaling per cpufreq policy: governor, min and max frequency."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from sematune.errors import ConfigError
+from sematune.osparams.base import OsParam, Value, online_cpus, parse_cpu_list
+
+_ATTRIBUTES = ("scaling_governor", "scaling_min_freq", "scaling_max_freq", "energy_performance_preference")
+_OFFERED = {
+    "scaling_governor": "scaling_available_governors",
+    "energy_performance_preference": "energy_performance_available_preferences",
+}
+
+
+class Cpufreq(OsParam):
+    """``cpufreq/policyN/<attribute>`` for every policy covering a selected CPU (``cpus``).
+
+    Governor and EPP choices are limited to what the driver offers
+    (intel_pstate, amd_pstate, acpi-cpufreq…); hosts without cpufreq report it unavailable.
+    """
+
+    interface = "cpufreq"
+    scope = "per_core"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        attribute: str,
+        cpus: str | Sequence[int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if attribute not in _ATTRIBUTES:
+            raise ConfigError(f"osparam.{name}.attribute", f"{attribute!r} is not one of {_ATTRIBUTES}")
+        self.attribute = attribute
+        self.cpus_spec = cpus
+        if attribute in _OFFERED:
+            kwargs["dtype"] = "str"
+        super().__init__(name, **kwargs)
+        offered = self._offered()
+        if offered and self.domain.choices is not None:
+            self.restrict_choices(offered, self.domain.choices)
+
+    def _offered(self) -> list[str]:
+        files = self.files()
+        if not files or self.attribute not in _OFFERED:
+            return []
+        path = files[0].rsplit("/", 1)[0] + "/" + _OFFERED[self.attribute]
+        return self.host.read_text(path).split() if self.host.exists(path) else []
+
+    def files(self) -> list[str]:
+        wanted = set(parse_cpu_list(self.cpus_spec) if self.cpus_spec is not None else online_cpus(self.host))
+        paths = []
+        for policy in self.host.glob("/sys/devices/system/cpu/cpufreq/policy*"):
+            affected = f"{policy}/affected_cpus"
+            cpus = set(parse_cpu_list(self.host.read_text(affected).replace(" ", ","))) if self.host.exists(affected) else set()
+            if cpus & wanted:
+                paths.append(f"{policy}/{self.attribute}")
+        return paths
+
+    def probe(self) -> str | None:
+        if not self.host.exists("/sys/devices/system/cpu/cpufreq"):
+            return "this host has no cpufreq (no frequency scaling driver)"
+        return super().probe()
+
+    def parse(self, text: str) -> Value:
+        return text.strip() if self.attribute in _OFFERED else super().parse(text)

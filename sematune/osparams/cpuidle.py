@@ -1,0 +1,95 @@
+"""CPU idle management: the cpuidle governor and per-CPU limits on idle-state depth."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from sematune.osparams.base import OsParam, Value, online_cpus, parse_cpu_list
+
+CPUIDLE = "/sys/devices/system/cpu/cpuidle"
+
+
+class CpuidleGovernor(OsParam):
+    """``cpuidle/current_governor`` (``menu``, ``teo``, ``ladder``, ``haltpoll``…)."""
+
+    interface = "cpuidle"
+
+    def __init__(self, name: str, *, choices: Sequence[Value] | None = None, **kwargs: Any) -> None:
+        configured = list(choices) if choices else None
+        super().__init__(name, choices=configured or ["?"], dtype="str", **kwargs)
+        self.restrict_choices(self.offered(), configured)
+
+    def offered(self) -> list[str]:
+        path = f"{CPUIDLE}/available_governors"
+        return self.host.read_text(path).split() if self.host.exists(path) else []
+
+    def files(self) -> list[str]:
+        return [f"{CPUIDLE}/current_governor"]
+
+    def parse(self, text: str) -> Value:
+        return text.strip()
+
+
+class CpuidleStateLimit(OsParam):
+    """Deepest idle state a CPU may enter, by state name (``POLL``, ``C1``, ``C1E``, ``C6``…).
+
+    The value names the deepest state left enabled: every deeper state of each selected CPU
+    gets ``disable=1``, every shallower one ``disable=0``. Choices are the state names CPU
+    ``cpus[0]`` offers, shallowest first.
+    """
+
+    interface = "cpuidle"
+    scope = "per_core"
+
+    def __init__(self, name: str, *, cpus: str | Sequence[int] | None = None, **kwargs: Any) -> None:
+        self.cpus_spec = cpus
+        super().__init__(name, choices=["?"], dtype="str", **kwargs)
+        names = self.state_names()
+        if names:
+            self.domain.choices = tuple(names)
+
+    def cpus(self) -> list[int]:
+        return parse_cpu_list(self.cpus_spec) if self.cpus_spec is not None else online_cpus(self.host)
+
+    def _states(self, cpu: int) -> list[str]:
+        return self.host.glob(f"/sys/devices/system/cpu/cpu{cpu}/cpuidle/state[0-9]*")
+
+    def state_names(self) -> list[str]:
+        cpus = self.cpus()
+        if not cpus:
+            return []
+        states = sorted(self._states(cpus[0]), key=lambda p: int(p.rsplit("state", 1)[1]))
+        return [self.host.read_text(f"{s}/name").strip() for s in states]
+
+    def files(self) -> list[str]:
+        paths: list[str] = []
+        for cpu in self.cpus():
+            states = sorted(self._states(cpu), key=lambda p: int(p.rsplit("state", 1)[1]))
+            paths.extend(f"{s}/disable" for s in states)
+        return paths
+
+    def probe(self) -> str | None:
+        if not self.state_names():
+            return "no per-CPU cpuidle states on this host (cpuidle driver 'none'?)"
+        return super().probe()
+
+    def read(self) -> Value:
+        names = self.state_names()
+        cpu = self.cpus()[0]
+        states = sorted(self._states(cpu), key=lambda p: int(p.rsplit("state", 1)[1]))
+        deepest = names[0]
+        for name, state in zip(names, states):
+            if self.host.read_text(f"{state}/disable").strip() == "0":
+                deepest = name
+        return deepest
+
+    def write(self, value: Value) -> None:
+        names = self.state_names()
+        limit = names.index(str(value))
+        for cpu in self.cpus():
+            states = sorted(self._states(cpu), key=lambda p: int(p.rsplit("state", 1)[1]))
+            for index, state in enumerate(states):
+                self.host.write_bytes(f"{state}/disable", b"1" if index > limit else b"0")
+
+    def read_each(self) -> dict[str, Value]:
+        return {p: self.host.read_text(p).strip() for p in self.files()}

@@ -1,0 +1,124 @@
+"""The only door to host files: path mapping under ``host_root``, the write allow-list, raw I/O.
+
+Every knob reads and writes through a :class:`Host`. Paths are given as they are on a real
+host (``/proc/sys/vm/swappiness``) and mapped under ``host_root``, so the whole knob layer can
+run against a directory tree. Writes are plain ``open(...).write`` calls — never a shell — and
+only to resolved paths that match the allow-list.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import os
+from pathlib import Path, PurePosixPath
+
+from sematune.errors import ConfigError, HostSafetyError
+
+#: Host paths (after resolving symlinks) that SemaTune may ever write.
+DEFAULT_ALLOWED_PATHS: tuple[str, ...] = (
+    "/proc/sys/*",
+    "/sys/kernel/mm/transparent_hugepage/*",
+    "/sys/kernel/debug/sched/*",
+    "/sys/devices/system/cpu/*",
+    "/sys/devices/*/block/*/queue/*",
+    "/sys/block/*/queue/*",
+    "/sys/module/*/parameters/*",
+)
+
+
+class Host:
+    """Maps host paths under ``root`` and guards every write with the allow-list."""
+
+    def __init__(self, root: str | os.PathLike[str] = "/", allowed_paths: tuple[str, ...] | list[str] | None = None) -> None:
+        root_path = Path(root).expanduser()
+        if not root_path.is_absolute():
+            root_path = Path.cwd() / root_path
+        if not root_path.is_dir():
+            raise ConfigError(
+                "host_root",
+                f"{str(root)!r} is not a directory (create one with "
+                f"`python -m sematune.osparams.sandbox {root}`)",
+            )
+        self.root = Path(os.path.realpath(root_path))
+        self.allowed_paths = tuple(allowed_paths) if allowed_paths else DEFAULT_ALLOWED_PATHS
+        for pattern in self.allowed_paths:
+            if not pattern.startswith("/") or ".." in PurePosixPath(pattern).parts:
+                raise ConfigError("host.allowed_paths", f"{pattern!r} must be an absolute pattern without '..'")
+
+    @property
+    def is_real(self) -> bool:
+        """True when this is the real host (``host_root=/``)."""
+        return self.root == Path("/")
+
+    def __repr__(self) -> str:
+        return f"Host(root={str(self.root)!r})"
+
+    # -- path mapping ------------------------------------------------------------------------
+    def path(self, host_path: str | PurePosixPath) -> Path:
+        """The local path of a host path (no resolution, no checks)."""
+        text = str(host_path)
+        if not text.startswith("/"):
+            raise HostSafetyError(f"host path {text!r} is not absolute")
+        if ".." in PurePosixPath(text).parts:
+            raise HostSafetyError(f"host path {text!r} contains '..'")
+        return self.root / text.lstrip("/") if not self.is_real else Path(text)
+
+    def host_path(self, local: Path) -> str:
+        """Inverse of :meth:`path` for a path inside the root."""
+        if self.is_real:
+            return str(local)
+        rel = Path(local).relative_to(self.root)
+        return "/" + rel.as_posix()
+
+    def exists(self, host_path: str) -> bool:
+        return self.path(host_path).exists()
+
+    def glob(self, pattern: str) -> list[str]:
+        """Host paths matching a glob pattern, sorted."""
+        local = self.path(pattern)
+        base = Path(local.anchor)
+        rel = local.relative_to(base).as_posix()
+        return sorted(self.host_path(p) for p in base.glob(rel))
+
+    def resolve_for_write(self, host_path: str) -> Path:
+        """Resolve symlinks and check the result stays under the root and is allow-listed."""
+        local = self.path(host_path)
+        resolved = Path(os.path.realpath(local))
+        if not self.is_real and self.root not in resolved.parents and resolved != self.root:
+            raise HostSafetyError(f"{host_path} resolves outside host_root ({resolved})")
+        resolved_host = self.host_path(resolved)
+        if not any(fnmatch.fnmatchcase(resolved_host, pat) for pat in self.allowed_paths):
+            raise HostSafetyError(f"refusing to write {host_path} (resolves to {resolved_host}): not on the allow-list")
+        return resolved
+
+    def check_allowed(self, host_path: str) -> None:
+        """Raise :class:`ConfigError` when a knob's file could never be written."""
+        try:
+            self.resolve_for_write(host_path)
+        except HostSafetyError as exc:
+            raise ConfigError("host.allowed_paths", str(exc)) from None
+
+    # -- raw I/O ----------------------------------------------------------------------------
+    def read_bytes(self, host_path: str) -> bytes:
+        with open(self.path(host_path), "rb") as fh:
+            return fh.read()
+
+    def read_text(self, host_path: str) -> str:
+        return self.read_bytes(host_path).decode("utf-8", "replace")
+
+    def write_bytes(self, host_path: str, data: bytes) -> None:
+        """Write ``data`` in one ``write`` call, as ``echo > file`` would, without a shell."""
+        target = self.resolve_for_write(host_path)
+        # O_TRUNC matters on a host_root tree; kernel files ignore it.
+        flags = os.O_WRONLY | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(target, flags)
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(errno.EIO, f"short write to {host_path}: {written}/{len(data)} bytes")
+        finally:
+            os.close(fd)
+
+    def writable(self, host_path: str) -> bool:
+        return os.access(self.path(host_path), os.W_OK)

@@ -1,0 +1,81 @@
+"""``python -m sematune.osparams.sandbox DIR``: copy the host's knob files into a ``host_root`` tree.
+
+The copy holds the current text of every file the named knob sets would touch (and the files
+needed to resolve them: CPU lists, cpuidle states, block queues, choice lists), so
+``python -m sematune host_root=DIR`` takes a full tour — journal, writes, restore — without
+root and without touching the host. Knobs the host lacks are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from sematune.osparams.host import Host
+
+#: Host paths (globs) copied into a sandbox: every file a shipped knob reads or writes.
+SANDBOX_GLOBS: tuple[str, ...] = (
+    "/proc/sys/vm/*",
+    "/proc/sys/kernel/sched_*",
+    "/proc/sys/kernel/numa_balancing",
+    "/proc/sys/kernel/timer_migration",
+    "/proc/sys/net/core/*",
+    "/proc/sys/net/ipv4/tcp_*",
+    "/sys/kernel/mm/transparent_hugepage/*",
+    "/sys/kernel/mm/transparent_hugepage/khugepaged/*",
+    "/sys/block/*/queue/*",
+    "/sys/block/*/queue/iosched/*",
+    "/sys/kernel/debug/sched/*",
+    "/sys/devices/system/cpu/online",
+    "/sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/name",
+    "/sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/disable",
+    "/sys/devices/system/cpu/cpuidle/*",
+    "/sys/devices/system/cpu/cpufreq/policy*/*",
+    "/sys/devices/system/cpu/intel_pstate/*",
+    "/sys/module/haltpoll/parameters/*",
+    "/sys/module/kvm/parameters/halt_poll_ns",
+)
+
+
+def make_sandbox(dest: str | Path, source: Host | None = None) -> int:
+    """Copy every readable file matching :data:`SANDBOX_GLOBS` under ``dest``; return the count."""
+    source = source or Host("/")
+    dest = Path(dest)
+    copied = 0
+    for pattern in SANDBOX_GLOBS:
+        for host_path in source.glob(pattern):
+            local = source.path(host_path)
+            if local.is_dir():
+                continue
+            try:
+                data = source.read_bytes(host_path)
+            except OSError:
+                continue
+            target = dest / host_path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            target.chmod(0o644)
+            copied += 1
+    return copied
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sematune.osparams.sandbox", description=__doc__.splitlines()[0])
+    parser.add_argument("dir", help="directory to create (must be empty or absent)")
+    parser.add_argument("--force", action="store_true", help="replace an existing directory")
+    args = parser.parse_args(argv)
+    dest = Path(args.dir)
+    if dest.exists() and any(dest.iterdir()):
+        if not args.force:
+            print(f"error: {dest} is not empty (use --force to replace it)", file=sys.stderr)
+            return 2
+        shutil.rmtree(dest)
+    count = make_sandbox(dest)
+    print(f"copied {count} knob files into {dest}; try: python -m sematune host_root={dest} experiment=quick")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

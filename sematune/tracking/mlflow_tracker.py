@@ -1,0 +1,176 @@
+"""One MLflow run per tuning run: static config as params, every window as step metrics, artifacts."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from sematune.engine.records import PHASE_CODES, WindowRecord
+from sematune.osparams.space import ParameterSpace
+
+log = logging.getLogger(__name__)
+
+PARENT_ENV = "SEMATUNE_MLFLOW_PARENT_RUN_ID"
+PARENT_FILE = "mlflow_parent_run_id"
+MAX_PARAM_CHARS = 6000
+
+
+def resolve_tracking_uri(uri: str, base_dir: str | os.PathLike[str] | None = None) -> str:
+    """Make a relative ``sqlite:///file.db`` absolute against ``base_dir`` (default: CWD)."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        path = Path(base_dir or os.getcwd()) / uri[len(prefix):]
+        return prefix + str(path.resolve())
+    return uri
+
+
+def quiet_mlflow_logs() -> None:
+    for name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking._tracking_service.client"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (lists kept as values)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def knob_metric(space: Optional[ParameterSpace], name: str, value: Any) -> Optional[float]:
+    """A knob value as a number: itself, or its index among the choices."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    if space is not None and name in space:
+        choices = space[name].domain.choices
+        if choices is not None and value in choices:
+            return float(choices.index(value))
+    return None
+
+
+def window_metrics(record: WindowRecord, space: Optional[ParameterSpace] = None) -> dict[str, float]:
+    """Everything numeric about a window, keyed for MLflow (step = window index)."""
+    metrics: dict[str, float] = {
+        "phase": float(PHASE_CODES[record.phase]),
+        "window_ok": 1.0 if record.status == "ok" else 0.0,
+        "feasible": 1.0 if record.feasible else 0.0,
+        "attempts": float(record.attempts),
+        "n_rejected": float(len(record.rejected)),
+        "n_clipped": float(len(record.clipped)),
+        "n_write_errors": float(len(record.write_errors)),
+    }
+    if record.reward is not None:
+        metrics["reward"] = record.reward
+    if record.objective is not None:
+        metrics["objective"] = record.objective
+    if record.constraint_violation is not None:
+        metrics["constraint_violation"] = record.constraint_violation
+    if record.metrics is not None:
+        metrics.update(record.metrics.flat())
+    for name, value in record.applied.items():
+        number = knob_metric(space, name, value)
+        if number is not None:
+            metrics[f"knob.{name}"] = number
+    for name, seconds in record.timings.items():
+        metrics[f"time.{name}"] = seconds
+    if record.phase == "tuning":
+        metrics["time.tuner_s"] = record.tuner.compute_s
+        if record.tuner.confidence is not None:
+            metrics["tuner.confidence"] = record.tuner.confidence
+        usage = record.tuner.token_usage
+        if usage is not None:
+            metrics.update(
+                {
+                    "tokens.input": float(usage.input_tokens),
+                    "tokens.output": float(usage.output_tokens),
+                    "tokens.thinking": float(usage.thinking_tokens),
+                    "tokens.cost_usd": usage.cost_usd,
+                }
+            )
+    return metrics
+
+
+class MlflowTracker:
+    """Logs a run to MLflow through :class:`mlflow.MlflowClient` (asynchronous metric batches)."""
+
+    def __init__(
+        self,
+        tracking_uri: str = "sqlite:///mlflow.db",
+        experiment: str = "sematune",
+        async_logging: bool = True,
+        parent_run_id: Optional[str] = None,
+    ) -> None:
+        quiet_mlflow_logs()
+        from mlflow import MlflowClient
+
+        self.tracking_uri = resolve_tracking_uri(tracking_uri)
+        self.experiment = experiment
+        self.async_logging = async_logging
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+        self.parent_run_id = parent_run_id or os.environ.get(PARENT_ENV) or None
+        self.run_id: Optional[str] = None
+        self.space: Optional[ParameterSpace] = None
+
+    def experiment_id(self) -> str:
+        existing = self.client.get_experiment_by_name(self.experiment)
+        if existing is not None:
+            return existing.experiment_id
+        try:
+            return self.client.create_experiment(self.experiment)
+        except Exception:  # a concurrent job created it first
+            found = self.client.get_experiment_by_name(self.experiment)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    def start(self, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str], space: ParameterSpace) -> str:
+        self.space = space
+        all_tags = {k: str(v)[:5000] for k, v in tags.items()}
+        if self.parent_run_id:
+            all_tags["mlflow.parentRunId"] = self.parent_run_id
+        run = self.client.create_run(self.experiment_id(), run_name=run_name, tags=all_tags)
+        self.run_id = run.info.run_id
+        from mlflow.entities import Param
+
+        batch = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in params.items()]
+        for i in range(0, len(batch), 100):
+            self.client.log_batch(self.run_id, params=batch[i : i + 100])
+        return self.run_id
+
+    def log_window(self, record: WindowRecord) -> None:
+        if self.run_id is None:
+            return
+        from mlflow.entities import Metric
+
+        stamp = int(record.started_at * 1000) or int(time.time() * 1000)
+        metrics = [Metric(k, float(v), stamp, record.window) for k, v in window_metrics(record, self.space).items()]
+        for i in range(0, len(metrics), 1000):
+            self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000], synchronous=not self.async_logging)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if self.run_id is None:
+            return
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, str(value)[:5000])
+
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: Optional[str] = None) -> None:
+        if self.run_id is not None and Path(path).exists():
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        if self.run_id is None:
+            return
+        if self.async_logging:
+            import mlflow
+
+            mlflow.flush_async_logging()
+        self.client.set_terminated(self.run_id, status=status)
