@@ -7,11 +7,15 @@ host is restored in every case).
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import warnings
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
@@ -19,20 +23,17 @@ from sematune.components import build_components
 from sematune.engine.session import RunSession, run_tags
 from sematune.errors import ConfigError, SemaTuneError
 from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker, flatten
+from sematune.tracking.sweep_runs import job_tags
 
 log = logging.getLogger("sematune")
 
 
-class JobFailed(RuntimeError):
-    """A sweep job's non-zero exit, reported to Hydra's launcher."""
-
-
 class _EntryState:
     task_started = False
+    failed_jobs: list[int] = []
 
 
 def _parent_run_id(cfg: DictConfig) -> str | None:
-    import os
     from pathlib import Path
 
     if os.environ.get(PARENT_ENV):
@@ -41,8 +42,25 @@ def _parent_run_id(cfg: DictConfig) -> str | None:
     return marker.read_text().strip() if marker.exists() else None
 
 
+def _skip_finished(cfg: DictConfig) -> bool:
+    """``resume=true`` in a sweep: skip a job that already FINISHED under the sweep's parent run."""
+    hydra_cfg = HydraConfig.get()
+    if not cfg.get("resume") or hydra_cfg.mode != RunMode.MULTIRUN or not cfg.tracking.get("enabled", True):
+        return False
+    from sematune.tracking.resume import skip_finished_job
+
+    try:
+        return skip_finished_job(cfg.tracking.tracking_uri, _parent_run_id(cfg), list(hydra_cfg.overrides.task),
+                                 hydra_cfg.runtime.output_dir) is not None
+    except Exception as exc:
+        log.warning("resume: cannot check MLflow for this job (%s); running it", exc)
+        return False
+
+
 def run(cfg: DictConfig) -> int:
     """Run one tuning run from a composed config; return the exit code."""
+    if _skip_finished(cfg):
+        return 0
     try:
         components = build_components(cfg)
     except ConfigError as exc:
@@ -79,7 +97,7 @@ def run(cfg: DictConfig) -> int:
         run_name=run_name,
         params=flatten(plain),
         tags={**run_tags(components, choices), "hydra.job.num": str(hydra_cfg.job.get("num", 0)),
-              "overrides": " ".join(hydra_cfg.overrides.task)},
+              "overrides": " ".join(hydra_cfg.overrides.task), **job_tags(list(hydra_cfg.overrides.task))},
         resolved_config=OmegaConf.to_yaml(cfg, resolve=True),
         tracker=tracker,
         probes=probes,
@@ -99,21 +117,40 @@ def run(cfg: DictConfig) -> int:
 def _task(cfg: DictConfig) -> Any:
     _EntryState.task_started = True
     code = run(cfg)
-    if code == 0:
-        return 0
-    if HydraConfig.get().mode == RunMode.MULTIRUN:
-        raise JobFailed(f"job failed with exit code {code}")
-    sys.exit(code)
+    if code != 0 and HydraConfig.get().mode == RunMode.MULTIRUN:
+        # Returned, not raised: Hydra would skip on_multirun_end (and the sweep's report).
+        _EntryState.failed_jobs.append(code)
+        return code
+    if code != 0:
+        sys.exit(code)
+    return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).split("Config search path", 1)[0]
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def main() -> None:
-    """``python -m sematune``: Hydra CLI; composition errors exit with code 2."""
+    """``python -m sematune``: Hydra CLI. A bad config exits with code 2 and one line on stderr."""
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let composition errors reach us, not Hydra's printer
+    # conf/hydra/launcher/*.yaml are presets over the launcher plugins' schemas of the same name.
+    warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema")
     try:
         _task()
-    except SystemExit as exc:
-        if exc.code == 1 and not _EntryState.task_started:
-            sys.exit(2)
+    except SystemExit:
         raise
+    except KeyboardInterrupt:
+        sys.exit(1)
+    except Exception as exc:
+        if not _EntryState.task_started or isinstance(exc, (HydraException, OmegaConfBaseException)):
+            print(f"config error: {_one_line(exc)}", file=sys.stderr)
+            sys.exit(2)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        sys.exit(1)
+    if _EntryState.failed_jobs:
+        print(f"{len(_EntryState.failed_jobs)} sweep job(s) failed; see the log above and MLflow", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

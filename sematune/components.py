@@ -77,7 +77,11 @@ def build_space(cfg: DictConfig, host: Host, skip_unavailable: bool) -> Paramete
         param = _build(knobs, str(name), name=str(name), host=host)
         if not isinstance(param, OsParam):
             raise ConfigError(f"osparam.{name}._target_", f"{type(param).__name__} is not an OsParam")
-        for path in param.files() if param.probe() is None else []:
+        try:
+            paths = [*param.files(), *param.related_files()]
+        except (OSError, LookupError, ValueError):
+            paths = []  # unresolvable here; probe() reports it
+        for path in paths:
             host.check_allowed(path)
         params.append(param)
     return ParameterSpace(params).require_available(skip_unavailable)

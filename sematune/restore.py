@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from sematune.engine.journal import HostJournal, default_state_dir
-from sematune.engine.lock import HostLock
+from sematune.engine.lock import HostLock, lock_dir_for
 from sematune.errors import SemaTuneError
 from sematune.osparams.host import Host
 
@@ -25,8 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", help="also write the restoration report (JSON) here")
     args = parser.parse_args(argv)
     try:
-        state_dir = Path(args.state_dir) if args.state_dir else default_state_dir(Host(args.host_root))
-        with HostLock(state_dir):
+        host = Host(args.host_root)
+        state_dir = Path(args.state_dir) if args.state_dir else default_state_dir(host)
+        with HostLock(lock_dir_for(host.is_real, state_dir)):
             journal = HostJournal.load(state_dir)
             if journal is None:
                 print(f"nothing to restore: no journal in {state_dir}")

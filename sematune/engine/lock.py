@@ -11,6 +11,15 @@ from typing import Optional
 from sematune.errors import HostLockedError
 
 
+#: Where the lock of the real host lives, whatever state dir a run uses.
+REAL_HOST_LOCK_DIR = "/run/sematune"
+
+
+def lock_dir_for(host_is_real: bool, state_dir: str | os.PathLike[str]) -> Path:
+    """The real host has one lock for every run; a ``host_root`` tree is locked in its state dir."""
+    return Path(REAL_HOST_LOCK_DIR) if host_is_real else Path(state_dir)
+
+
 class HostLock:
     """Held for the whole run; released automatically if the process dies."""
 

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional
 
 from sematune.components import Components
 from sematune.engine.journal import HostJournal
-from sematune.engine.lock import HostLock
+from sematune.engine.lock import HostLock, lock_dir_for
 from sematune.engine.loop import Engine
 from sematune.engine.progress import RunProgress
 from sematune.engine.records import HistoryWriter
@@ -89,7 +89,7 @@ class RunSession:
         """0 on success, 1 on failure; the host is restored in both cases."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config_resolved.yaml").write_text(self.resolved_config, encoding="utf-8")
-        lock = HostLock(self.c.state_dir)
+        lock = HostLock(lock_dir_for(self.c.host.is_real, self.c.state_dir))
         code = 1
         with interrupts_raise():
             try:

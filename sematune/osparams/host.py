@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
+import re
 from pathlib import Path, PurePosixPath
 
 from sematune.errors import ConfigError, HostSafetyError
@@ -25,6 +26,20 @@ DEFAULT_ALLOWED_PATHS: tuple[str, ...] = (
     "/sys/block/*/queue/*",
     "/sys/module/*/parameters/*",
 )
+
+
+def _emulate_choice_file(path: Path, data: bytes) -> bytes:
+    try:
+        current = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return data
+    if "[" not in current:
+        return data
+    plain = current.replace("[", "").replace("]", "")
+    chosen = data.decode(errors="replace").strip()
+    if chosen not in plain.split():
+        return data
+    return re.sub(rf"(?<!\S){re.escape(chosen)}(?!\S)", f"[{chosen}]", plain, count=1).encode()
 
 
 class Host:
@@ -108,8 +123,14 @@ class Host:
         return self.read_bytes(host_path).decode("utf-8", "replace")
 
     def write_bytes(self, host_path: str, data: bytes) -> None:
-        """Write ``data`` in one ``write`` call, as ``echo > file`` would, without a shell."""
+        """Write ``data`` in one ``write`` call, as ``echo > file`` would, without a shell.
+
+        On a ``host_root`` tree a bracketed choice file (``a [b] c``) behaves like sysfs: writing
+        one of its words moves the brackets instead of replacing the text.
+        """
         target = self.resolve_for_write(host_path)
+        if not self.is_real:
+            data = _emulate_choice_file(target, data)
         # O_TRUNC matters on a host_root tree; kernel files ignore it.
         flags = os.O_WRONLY | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(target, flags)

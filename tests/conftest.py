@@ -1,0 +1,106 @@
+"""Shared fixtures: sandboxed host trees, per-test state dirs, marker opt-in, CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from sematune.osparams.host import Host
+from sematune.osparams.sandbox import make_sandbox
+
+REPO = Path(__file__).resolve().parents[1]
+OPT_IN = {
+    "benchmark_smoke": "--run-benchmark-smoke",
+    "host_mutation": "--run-host-mutation",
+    "llm_local": "--run-llm-local",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    for marker, flag in OPT_IN.items():
+        parser.addoption(flag, action="store_true", default=False, help=f"run tests marked {marker}")
+    parser.addoption("--run-all", action="store_true", default=False, help="run every opt-in marker")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    everything = config.getoption("--run-all") or os.environ.get("SEMATUNE_TEST_ALL") == "1"
+    for item in items:
+        for marker, flag in OPT_IN.items():
+            if marker in item.keywords and not (everything or config.getoption(flag)):
+                item.add_marker(pytest.mark.skip(reason=f"{marker}: opt in with {flag} or SEMATUNE_TEST_ALL=1"))
+        if "host_mutation" in item.keywords and os.geteuid() != 0:
+            item.add_marker(pytest.mark.skip(reason="host_mutation needs root"))
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private journal/lock directory, so tests never share the real host's state."""
+    path = tmp_path / "state"
+    monkeypatch.setenv("SEMATUNE_STATE_DIR", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def host_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of this host's knob files, made once per session."""
+    root = tmp_path_factory.mktemp("host-snapshot")
+    make_sandbox(root)
+    return root
+
+
+@pytest.fixture
+def sandbox(host_snapshot: Path, tmp_path: Path) -> Path:
+    """A writable host_root tree with this host's knob files (fresh for every test)."""
+    import shutil
+
+    root = tmp_path / "host"
+    shutil.copytree(host_snapshot, root, symlinks=True)
+    return root
+
+
+@pytest.fixture
+def sandbox_host(sandbox: Path) -> Host:
+    return Host(sandbox)
+
+
+def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300,
+            module: str = "sematune") -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <module> args`` in ``cwd`` and capture its output."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.setdefault("PYTHONUNBUFFERED", "1")
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, state_dir: Path) -> Iterator:
+    """``cli(*args)`` runs SemaTune in a fresh working dir with a private state dir."""
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 300, module: str = "sematune"):
+        return run_cli(list(args), work, {"SEMATUNE_STATE_DIR": str(state_dir), **(env or {})}, timeout, module)
+
+    _run.cwd = work  # type: ignore[attr-defined]
+    yield _run
+
+
+@pytest.fixture
+def compose():
+    """``compose(*overrides)`` → the composed config (no Hydra run; for in-process tests)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    def _compose(*overrides: str):
+        GlobalHydra.instance().clear()
+        with initialize_config_module(config_module="sematune.conf", version_base="1.3"):
+            return hydra_compose(config_name="config", overrides=list(overrides))
+
+    yield _compose
+    GlobalHydra.instance().clear()

@@ -1,0 +1,191 @@
+"""The window loop: phases, validation records, failures, constraints, history vs MLflow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sematune.components import build_components
+from sematune.engine.loop import Engine, LoopSettings
+from sematune.engine.records import HistoryWriter, read_history
+from sematune.engine.scoring import Constraint, Objective, score
+from sematune.engine.session import RunSession
+from sematune.errors import TargetError
+from sematune.targets.base import BenchmarkMetrics
+from sematune.tuners.base import TunerResponse
+
+
+def components(compose, sandbox: Path, *overrides: str):
+    cfg = compose(f"host_root={sandbox}", "target=synthetic", "target.window_time_scale=0", "probes=false",
+                  "loop.settle_seconds=0", "tracking.enabled=false", *overrides)
+    return build_components(cfg)
+
+
+def engine_for(c, tmp_path: Path, **loop: Any) -> Engine:
+    settings = LoopSettings(**{"tuning_windows": 4, "stable_windows": 2, "settle_seconds": 0, **loop})
+    inner = getattr(c.target, "inner", c.target)
+    inner.results_dir = tmp_path / "target"
+    inner.space = c.space
+    return Engine(space=c.space, target=c.target, tuner=c.tuner, objective=c.objective, settings=settings,
+                  history=HistoryWriter(tmp_path / "history.jsonl"))
+
+
+def test_phases_and_window_numbers(compose, sandbox: Path, tmp_path: Path) -> None:
+    c = components(compose, sandbox, "tuner=random", "loop.baseline_every=2")
+    records = engine_for(c, tmp_path, baseline_every=2).run()
+    assert [r.phase for r in records] == ["baseline", "tuning", "tuning", "baseline", "tuning", "tuning",
+                                          "stable", "stable"]
+    assert [r.window for r in records] == list(range(8))
+    assert records[0].applied == records[3].applied  # interleaved baselines run at host defaults
+    assert records[6].applied == records[7].applied
+    assert all(r.status == "ok" and r.reward == r.objective for r in records)
+    assert [r.window for r in read_history(tmp_path / "history.jsonl")] == list(range(8))
+
+
+class ScriptedTuner:
+    """Wraps a tuner and replaces its proposals with a fixed script."""
+
+    def __init__(self, inner, script: list[dict[str, Any]]) -> None:
+        self.inner, self.script, self.history = inner, list(script), inner.history
+
+    def suggest_parameters(self, *args: Any, **kwargs: Any) -> TunerResponse:
+        return TunerResponse(parameters=self.script.pop(0), justification="scripted")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_unknown_names_rejected_out_of_domain_clipped_and_recorded(compose, sandbox: Path, tmp_path: Path) -> None:
+    c = components(compose, sandbox, "tuner=fixed")
+    c.tuner = ScriptedTuner(c.tuner, [
+        {"vm_dirty_ratio": 500, "nope": 1, "thp_enabled": "sometimes"},
+        {"vm_dirty_ratio": "12"},
+    ])
+    records = engine_for(c, tmp_path, tuning_windows=2, stable_windows=0).run()
+    first = records[1]
+    assert first.rejected["nope"] == "unknown knob"
+    assert "not one of" in first.rejected["thp_enabled"]
+    assert first.clipped == {"vm_dirty_ratio": [500, 80]}
+    assert first.applied["vm_dirty_ratio"] == 80 and first.requested["vm_dirty_ratio"] == 80
+    assert records[2].applied["vm_dirty_ratio"] == 12
+    assert "nope" not in first.applied
+
+
+class FailingWindows:
+    """A target whose windows fail (exception or missing metric) on chosen windows."""
+
+    default_objective = ("throughput", "maximize")
+
+    def __init__(self, inner, fail: dict[int, str]) -> None:
+        self.inner, self.fail = inner, fail
+
+    def execute_window(self, window: int, duration: float) -> BenchmarkMetrics:
+        mode = self.fail.get(window)
+        if mode == "raise":
+            raise RuntimeError("benchmark crashed")
+        if mode == "target_error":
+            raise TargetError("server went away")
+        if mode == "missing":
+            return BenchmarkMetrics(latency_avg=1.0)
+        return self.inner.execute_window(window, duration)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_failed_and_metricless_windows_are_failed_never_zero(compose, sandbox: Path, tmp_path: Path) -> None:
+    c = components(compose, sandbox, "tuner=random")
+    c.target = FailingWindows(c.target, {1: "raise", 2: "missing", 4: "target_error"})
+    records = engine_for(c, tmp_path).run()
+    failed = {r.window: r for r in records if r.status == "failed"}
+    assert set(failed) == {1, 2, 4}
+    assert "benchmark crashed" in failed[1].error and "server went away" in failed[4].error
+    assert "objective metric 'throughput' missing" in failed[2].error
+    assert all(r.objective is None and r.reward is None for r in failed.values())
+    observed = {o.window: o.reward for o in c.tuner.history}
+    assert observed[1] is None and observed[2] is None
+
+
+def test_too_many_failures_in_a_row_abort(compose, sandbox: Path, tmp_path: Path) -> None:
+    c = components(compose, sandbox, "tuner=random")
+    c.target = FailingWindows(c.target, {1: "raise", 2: "raise", 3: "raise"})
+    engine = engine_for(c, tmp_path, max_consecutive_failures=3)
+    with pytest.raises(TargetError, match="3 windows in a row failed"):
+        engine.run()
+    assert [r.window for r in read_history(tmp_path / "history.jsonl")] == [0, 1, 2, 3]
+
+
+def test_scoring_goals_and_constraints() -> None:
+    m = BenchmarkMetrics(throughput=100.0, latency_avg=5.0, extra_metrics={"latency_p99": 30.0})
+    assert score(m, Objective(metric="throughput")).reward == 100.0
+    assert score(m, Objective(metric="latency_avg", goal="minimize")).reward == -5.0
+    upper = score(m, Objective(metric="throughput"), Constraint(metric="latency_p99", bound=20.0))
+    assert not upper.feasible and upper.constraint_violation == 10.0 and upper.reward == 100.0
+    penalised = score(m, Objective(metric="throughput"), Constraint(metric="latency_p99", bound=20.0, penalty=1.0))
+    assert penalised.reward == pytest.approx(100.0 - 100.0 * 0.5)
+    lower = score(m, Objective(metric="latency_avg", goal="minimize"),
+                  Constraint(metric="throughput", bound=50.0, direction="lower"))
+    assert lower.feasible and lower.constraint_violation == 0.0
+    missing = score(m, Objective(metric="tpmC"))
+    assert missing.objective is None and missing.reward is None and "tpmC" in missing.error
+
+
+def test_best_prefers_feasible_windows(compose, sandbox: Path, tmp_path: Path) -> None:
+    c = components(compose, sandbox, "tuner=random")
+    engine = engine_for(c, tmp_path, stable_windows=0)
+    engine.constraint = Constraint(metric="latency_avg", bound=8.0)  # ms; feasible iff throughput >= 1000
+    records = engine.run()
+    best = engine.best()
+    feasible = [r for r in records if r.feasible]
+    if feasible:
+        assert best.feasible and best.reward == max(r.reward for r in feasible)
+    assert all(r.constraint_violation is not None for r in records)
+
+
+def test_stable_phase_freezes_the_best_window(compose, sandbox: Path, tmp_path: Path) -> None:
+    c = components(compose, sandbox, "tuner=random")
+    engine = engine_for(c, tmp_path, tuning_windows=6, stable_windows=3)
+    records = engine.run()
+    best = max((r for r in records if r.phase != "stable"), key=lambda r: r.reward)
+    assert all(r.applied == best.applied for r in records if r.phase == "stable")
+
+
+def test_fixed_tuner_freezes_its_values(compose, sandbox: Path, tmp_path: Path) -> None:
+    c = components(compose, sandbox, "tuner=fixed", "+tuner.parameters={vm_dirty_ratio: 15}")
+    records = engine_for(c, tmp_path).run()
+    assert all(r.applied["vm_dirty_ratio"] == 15 for r in records if r.phase != "baseline")
+
+
+def test_session_history_matches_mlflow_window_by_window(compose, sandbox: Path, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    from sematune.tracking.mlflow_tracker import MlflowTracker
+
+    c = components(compose, sandbox, "tuner=random")
+    c.state_dir = str(tmp_path / "state")
+    tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "t", async_logging=True)
+    session = RunSession(c, tmp_path / "run", run_name="r", params={"a": 1}, tags={"target": "synthetic"},
+                         resolved_config="{}", tracker=tracker)
+    assert session.run() == 0
+    history = read_history(tmp_path / "run" / "history.jsonl")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run = client.get_run(tracker.run_id)
+    assert run.info.status == "FINISHED"
+    objective = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "objective")}
+    phases = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "phase")}
+    knob = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "knob.vm_dirty_ratio")}
+    assert len(history) == 1 + c.settings.loop.tuning_windows + c.settings.loop.stable_windows
+    for r in history:
+        assert objective[r.window] == pytest.approx(r.objective)
+        assert phases[r.window] == {"baseline": 0, "tuning": 1, "stable": 2}[r.phase]
+        assert knob[r.window] == r.applied["vm_dirty_ratio"]
+    artifacts = {a.path for a in client.list_artifacts(tracker.run_id)}
+    assert {"history.jsonl", "windows.csv", "config_resolved.yaml", "restoration_report.json",
+            "host_state_before.json", "host_state_after.json", "objective_per_window.png"} <= artifacts
+    report = json.loads((tmp_path / "run" / "restoration_report.json").read_text())
+    assert report["verify_status"] == "PASS"
+    assert json.loads((tmp_path / "run" / "host_state_before.json").read_text()) == json.loads(
+        (tmp_path / "run" / "host_state_after.json").read_text())

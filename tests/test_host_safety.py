@@ -1,0 +1,134 @@
+"""Whatever ends a run, the host comes back byte for byte: normal end, exception, SIGTERM, SIGINT,
+SIGKILL + ``python -m sematune.restore``, and a stale journal at the next start.
+
+Each scenario runs on a sandbox tree; the ``host_mutation`` variants do the same on the real host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sematune.osparams.host import Host
+
+KNOBS = "osparam=[vm_swappiness,vm_dirty_ratio,thp_enabled,thp_defrag,blk_read_ahead_kb,tcp_congestion_control]"
+CHANGES = "+tuner.parameters={vm_swappiness: 7, vm_dirty_ratio: 33, thp_enabled: never, thp_defrag: defer}"
+FILES = [
+    "/proc/sys/vm/swappiness", "/proc/sys/vm/dirty_ratio", "/proc/sys/vm/dirty_bytes",
+    "/sys/kernel/mm/transparent_hugepage/enabled", "/sys/kernel/mm/transparent_hugepage/defrag",
+    "/proc/sys/net/ipv4/tcp_congestion_control", "/proc/sys/net/ipv4/tcp_allowed_congestion_control",
+]
+
+
+def state(root: Path) -> dict[str, bytes]:
+    host = Host(root)
+    files = FILES + [p for p in host.glob("/sys/block/*/queue/read_ahead_kb")]
+    return {f: host.read_bytes(f) for f in files if host.exists(f)}
+
+
+@pytest.fixture(params=["sandbox", pytest.param("real", marks=pytest.mark.host_mutation)])
+def host_root(request, tmp_path: Path) -> Path:
+    if request.param == "real":
+        return Path("/")
+    return request.getfixturevalue("sandbox")
+
+
+def start(cwd: Path, state_dir: Path, root: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "SEMATUNE_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, "-m", "sematune", "target=synthetic", "tuner=fixed", KNOBS, CHANGES,
+            f"host_root={root}", "osparam_skip_unavailable=true", "loop.tuning_windows=3", "loop.stable_windows=0",
+            "loop.settle_seconds=0", "loop.window_seconds=30", "tracking.enabled=false", *extra]
+    return subprocess.Popen(args, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def wait_until_tuning(proc: subprocess.Popen, cwd: Path, root: Path, before: dict[str, bytes]) -> Path:
+    """Wait for window 0 to be recorded and the tuning values to be on the host."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        runs = list((cwd / "outputs").glob("*/*/history.jsonl"))
+        if runs and runs[0].read_text().strip() and state(root) != before:
+            return runs[0].parent
+        time.sleep(0.2)
+    raise AssertionError("the run never reached its first tuning window")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_window_restores(host_root: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    before = state(host_root)
+    proc = start(tmp_path, tmp_path / "state", host_root)
+    run_dir = wait_until_tuning(proc, tmp_path, host_root, before)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out
+    assert state(host_root) == before
+    assert f"interrupted by {sig.name}" in out
+    report = json.loads((run_dir / "restoration_report.json").read_text())
+    assert report["verify_status"] == "PASS" and report["restored_count"] >= 4
+    assert not (tmp_path / "state" / "journal.json").exists()
+    assert len((run_dir / "history.jsonl").read_text().splitlines()) == 1  # window 0 kept
+
+
+def test_sigkill_then_restore_command(host_root: Path, tmp_path: Path) -> None:
+    before = state(host_root)
+    proc = start(tmp_path, tmp_path / "state", host_root)
+    wait_until_tuning(proc, tmp_path, host_root, before)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert state(host_root) != before
+    assert (tmp_path / "state" / "journal.json").exists()
+    env = {**os.environ, "SEMATUNE_STATE_DIR": str(tmp_path / "state")}
+    out = subprocess.run([sys.executable, "-m", "sematune.restore"], env=env, text=True, capture_output=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "restore PASS" in out.stdout
+    assert state(host_root) == before
+    assert not (tmp_path / "state" / "journal.json").exists()
+
+
+def test_stale_journal_is_restored_at_the_next_start(host_root: Path, tmp_path: Path) -> None:
+    before = state(host_root)
+    proc = start(tmp_path, tmp_path / "state", host_root)
+    wait_until_tuning(proc, tmp_path, host_root, before)
+    proc.kill()
+    proc.communicate(timeout=60)
+    (tmp_path / "again").mkdir()
+    again = start(tmp_path / "again", tmp_path / "state", host_root, "loop.window_seconds=0.2")
+    out, _ = again.communicate(timeout=180)
+    assert again.returncode == 0, out
+    assert "found a stale journal" in out
+    stale = list((tmp_path / "again" / "outputs").glob("*/*/stale_restoration_report.json"))
+    assert stale and json.loads(stale[0].read_text())["verify_status"] == "PASS"
+    assert state(host_root) == before
+
+
+def test_exception_in_the_target_restores(host_root: Path, tmp_path: Path) -> None:
+    """A run that fails (three failed windows in a row → exit 1) still restores."""
+    before = state(host_root)
+    proc = start(tmp_path, tmp_path / "state", host_root, "loop.window_seconds=0.1",
+                 "loop.max_consecutive_failures=1", "objective.metric=not_a_metric")
+    out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 1, out
+    assert "objective metric 'not_a_metric' missing" in out
+    assert "host restore PASS" in out
+    assert state(host_root) == before
+
+
+def test_second_concurrent_run_is_refused(sandbox: Path, tmp_path: Path) -> None:
+    before = state(sandbox)
+    first = start(tmp_path, tmp_path / "state", sandbox)
+    wait_until_tuning(first, tmp_path, sandbox, before)
+    (tmp_path / "second").mkdir()
+    second = start(tmp_path / "second", tmp_path / "state", sandbox)
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 1 and "another SemaTune run" in out
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=60)
+    assert state(sandbox) == before
