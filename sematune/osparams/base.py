@@ -251,6 +251,8 @@ class OsParam(ABC):
                 self.host.read_bytes(path)
             except OSError as exc:
                 return f"{path} is not readable: {exc.strerror or exc}"
+            if not self.host.path(path).stat().st_mode & 0o222:
+                return f"{path} is read-only on this host"
         return None
 
     def needs_root(self) -> bool:

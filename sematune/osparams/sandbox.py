@@ -56,7 +56,8 @@ def make_sandbox(dest: str | Path, source: Host | None = None) -> int:
             target = dest / host_path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-            target.chmod(0o644)
+            # Keep read-only files read-only so knob probes see the host as it is.
+            target.chmod(0o644 if local.stat().st_mode & 0o222 else 0o444)
             copied += 1
     return copied
 

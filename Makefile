@@ -1,0 +1,40 @@
+# SemaTune: `make run` tunes the embedded default workload, `make test` runs the whole test suite.
+# Both create .venv on first use and reuse it afterwards (re-installing only when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.sematune-installed
+# Debian packages for the sysbench/Redis targets and the browser test.
+APT_PACKAGES := sysbench redis-server redis-tools chromium chromium-driver
+
+.PHONY: setup system-packages run test clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# The CPU build of torch lies on disk; an unpinned torch would pull a multi-GB CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[all,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) system-packages
+
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    (apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null)); \
+	  else echo "note: missing Debian packages:$$missing (targets that need them will say so)"; fi; \
+	fi
+
+run: setup
+	$(PY) -m sematune $(ARGS)
+
+test: setup
+	$(PY) -m pytest --run-all $(ARGS)
+
+clean:
+	rm -rf $(VENV) outputs multirun mlflow.db test-artifacts
