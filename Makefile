@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.sematune-installed
 # Debian packages for the sysbench/Redis targets and the browser test.
-APT_PACKAGES := sysbench redis-server redis-tools chromium chromium-driver
+APT_PACKAGES := sysbench redis-server redis-tools stress-ng chromium chromium-driver
 
 .PHONY: setup system-packages run test clean
 

@@ -38,7 +38,7 @@ def _parent_run_id(cfg: DictConfig) -> str | None:
 
     if os.environ.get(PARENT_ENV):
         return os.environ[PARENT_ENV]
-    marker = Path(str(cfg.hydra.sweep.dir)) / PARENT_FILE
+    marker = Path(str(HydraConfig.get().sweep.dir)) / PARENT_FILE
     return marker.read_text().strip() if marker.exists() else None
 
 

@@ -53,6 +53,8 @@ class RunSettings(BaseModel):
     objective: ObjectiveSettings = Field(default_factory=ObjectiveSettings)
     constraint: Optional[Constraint] = None
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    resume: bool = False
+    sweep_name: Optional[str] = None
     host: HostSettings = Field(default_factory=HostSettings)
 
     @classmethod

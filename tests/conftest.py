@@ -104,3 +104,23 @@ def compose():
 
     yield _compose
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def pg_cache_dir() -> Iterator[Path]:
+    """The PostgreSQL cluster/template cache shared by the database targets' tests in a session.
+
+    ``$SEMATUNE_PG_CACHE_DIR`` when set (kept afterwards), else a fresh temp dir that the
+    unprivileged server account can enter (mode 0755; pytest's own tmp dirs are 0700), removed
+    at the end of the session.
+    """
+    import shutil
+    import tempfile
+
+    if os.environ.get("SEMATUNE_PG_CACHE_DIR"):
+        yield Path(os.environ["SEMATUNE_PG_CACHE_DIR"])
+        return
+    path = Path(tempfile.mkdtemp(prefix="sematune-pg-cache-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -9,6 +9,7 @@ the journal and restores in ``finally``.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any, Mapping, Optional, Protocol, Sequence
 
@@ -39,7 +40,9 @@ class LoopSettings(BaseModel):
     max_consecutive_failures: int = Field(3, ge=1, description="abort after this many failed windows in a row")
     max_remeasure: int = Field(2, ge=0, description="re-measure a contaminated window at most this often")
     foreign_cpu_limit: Optional[float] = Field(
-        None, ge=0, description="CPU-seconds per window used by other processes above which a window is contaminated"
+        None, ge=0, le=1,
+        description="share of the window's CPU capacity (window × CPUs) used by other processes above which "
+        "a window is contaminated and re-measured (null: off)",
     )
 
 
@@ -92,6 +95,7 @@ class Engine:
         self.frozen: dict[str, Value] = {}
         self._failures = 0
         self._window = 0
+        self._cpus = len(os.sched_getaffinity(0)) or 1
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> list[WindowRecord]:
@@ -230,22 +234,30 @@ class Engine:
                 log.exception("window %d: target failed", window)
                 return None, f"{type(exc).__name__}: {exc}", attempts
             foreign = metrics.system.get("foreign_cpu_s")
-            if limit is None or foreign is None or foreign <= limit:
+            if limit is None or foreign is None:
                 return metrics, None, attempts
-            note = f"contaminated: foreign CPU {foreign:.2f}s > {limit:.2f}s"
+            share = foreign / (self.settings.window_seconds * self._cpus)
+            if share <= limit:
+                return metrics, None, attempts
+            note = f"contaminated: other processes used {share:.0%} of the CPUs (limit {limit:.0%})"
             if attempts > self.settings.max_remeasure:
                 return metrics, note + f" after {attempts} attempts", attempts
             log.warning("window %d %s; re-measuring", window, note)
 
     def _measure_once(self, window: int) -> BenchmarkMetrics:
         pids = self.target.processes() if self.probes else []
+        started = []
         for probe in self.probes:
-            probe.start(pids)
+            try:
+                probe.start(pids)
+                started.append(probe)
+            except Exception as exc:  # probes are best-effort
+                log.debug("probe %s failed to start: %s", type(probe).__name__, exc)
         try:
             metrics = self.target.execute_window(window, self.settings.window_seconds)
         finally:
             system: dict[str, float] = {}
-            for probe in self.probes:
+            for probe in started:
                 try:
                     system.update(probe.stop())
                 except Exception as exc:  # probes are best-effort

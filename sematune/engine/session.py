@@ -165,10 +165,13 @@ class RunSession:
             self.c.target.cleanup()
         except Exception:
             log.exception("target cleanup failed")
-        try:
-            self.c.tuner.close()
-        except Exception:
-            log.exception("tuner close failed")
+        for closable in (self.c.tuner, *self.probes):
+            try:
+                close = getattr(closable, "close", None)
+                if close is not None:
+                    close()
+            except Exception:
+                log.exception("closing %s failed", type(closable).__name__)
 
     def _log_restore(self) -> None:
         assert self.report is not None

@@ -1,31 +1,112 @@
-"""Hydra callback: a sweep (``-m``) gets one MLflow parent run; its jobs nest under it."""
+"""Hydra callbacks of a sweep (``-m``): a guard against unsafe parallel launches, and one MLflow
+parent run whose jobs nest under it and which gets the comparison report at the end."""
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from sematune.errors import ConfigError
 from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker
+from sematune.tracking.sweep_runs import (
+    FINISHED,
+    SWEEP_KEY_TAG,
+    SWEEP_NAME_TAG,
+    SWEEP_OVERRIDES_TAG,
+    TRACKING_URI_FILE,
+    sweep_key,
+)
 
 log = logging.getLogger(__name__)
 
 
+def _raw(config: DictConfig, key: str) -> Any:
+    """A config value without resolving interpolations (``${hydra:job.num}`` stays as text)."""
+    data: Any = OmegaConf.to_container(config, resolve=False)
+    for part in key.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _task_overrides(config: DictConfig) -> list[str]:
+    """The sweep's overrides as typed (``${hydra:job.num}`` cannot resolve before a job exists)."""
+    return [str(o) for o in OmegaConf.to_container(config.hydra.overrides.task, resolve=False)]  # type: ignore[union-attr]
+
+
+def check_parallel_launch(config: DictConfig) -> None:
+    """Refuse a joblib sweep with ``n_jobs != 1`` whose jobs would share one host's knobs.
+
+    Knobs are host-global: parallel jobs are only safe when each has its own ``host_root``
+    sandbox and its own journal/lock directory (``host.state_dir``), e.g.
+    ``host_root=/tmp/st/h${hydra:job.num} host.state_dir=/tmp/st/s${hydra:job.num}``.
+    """
+    launcher = config.hydra.get("launcher") or {}
+    if "JoblibLauncher" not in str(launcher.get("_target_", "")) or launcher.get("n_jobs", 1) == 1:
+        return
+    task = _task_overrides(config)
+    swept = {o.split("=", 1)[0].lstrip("+~") for o in task if "," in o.split("=", 1)[-1]}
+    root = str(_raw(config, "host_root") or "/")
+    state = _raw(config, "host.state_dir")
+    per_job_root = "${" in root or "host_root" in swept
+    fix = ("set hydra.launcher.n_jobs=1, give every job its own sandbox and state dir "
+           "('host_root=/tmp/st/h${hydra:job.num}' 'host.state_dir=/tmp/st/s${hydra:job.num}', each made with "
+           "`python -m sematune.osparams.sandbox`), or use a launcher that puts one job per host "
+           "(hydra/launcher=submitit_slurm or ray)")
+    if root == "/" and not per_job_root:
+        raise ConfigError("hydra.launcher.n_jobs", "joblib would run several jobs at once on the real host "
+                          f"(host_root=/), where knobs are host-global and the host lock admits one run; {fix}")
+    if not per_job_root:
+        raise ConfigError("hydra.launcher.n_jobs", f"parallel joblib jobs would share the sandbox {root} and its "
+                          f"lock; {fix}")
+    shared_state = state is None and os.environ.get("SEMATUNE_STATE_DIR")
+    if shared_state or (state is not None and "${" not in str(state) and "host.state_dir" not in swept):
+        raise ConfigError("hydra.launcher.n_jobs", "parallel joblib jobs would share one journal/lock directory "
+                          f"({state or shared_state}); {fix}")
+    target = str((config.get("target") or {}).get("_target_", ""))
+    if not target.endswith("SyntheticTarget"):
+        log.warning("joblib runs %s jobs at once on one machine: real workloads then compete for its CPUs and "
+                    "their measurements interfere (meaningful only for the synthetic target)", launcher.get("n_jobs"))
+
+
+class ParallelLaunchGuard(Callback):
+    """Stops a multirun before any job starts when its launcher would share one host's knobs.
+
+    Hydra turns a callback's exception into a warning, so the refusal is a ``SystemExit(2)``.
+    """
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_parallel_launch(config)
+        except ConfigError as exc:
+            print(f"config error: {exc}", file=sys.stderr)
+            raise SystemExit(exc.exit_code) from None
+
+
 class MlflowSweepCallback(Callback):
-    """Creates the parent run on ``on_multirun_start`` and closes it on ``on_multirun_end``.
+    """Creates (or, with ``resume=true``, reopens) the parent run on ``on_multirun_start``; at the
+    end builds the comparison report, prints it, logs it to the parent run and closes it.
 
     The parent run id reaches the jobs through ``$SEMATUNE_MLFLOW_PARENT_RUN_ID`` (inherited by
     local and joblib workers) and through ``<sweep dir>/mlflow_parent_run_id`` (for launchers
-    that start jobs elsewhere on a shared filesystem).
+    that start jobs elsewhere on a shared filesystem). Hydra skips ``on_multirun_end`` when a
+    job failed, so the same closing step is also registered with :mod:`atexit`.
     """
 
     def __init__(self) -> None:
-        self.tracker: MlflowTracker | None = None
-        self.run_id: str | None = None
+        self.tracker: Optional[MlflowTracker] = None
+        self.run_id: Optional[str] = None
+        self.sweep_dir: Optional[Path] = None
+        self._open = False
 
     @staticmethod
     def _enabled(config: DictConfig) -> bool:
@@ -33,38 +114,85 @@ class MlflowSweepCallback(Callback):
         return bool(tracking is not None and tracking.get("enabled", True))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        self._open = True
+        atexit.register(self._close, "FAILED")
         if not self._enabled(config):
             return
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
+        from sematune.tracking.resume import check_sweep_name, find_parent, reopen_parent
+
         tracking = config.tracking
         self.tracker = MlflowTracker(tracking.tracking_uri, tracking.experiment, async_logging=False, parent_run_id="")
         self.tracker.parent_run_id = None
-        overrides = list(config.hydra.overrides.task)
         client = self.tracker.client
-        run = client.create_run(
-            self.tracker.experiment_id(),
-            run_name=f"sweep {sweep_dir.name}",
-            tags={
-                "sematune.kind": "sweep",
-                "sweep_dir": str(sweep_dir.resolve()),
-                "overrides": " ".join(overrides)[:5000],
-            },
-        )
-        self.run_id = run.info.run_id
+        experiment_id = self.tracker.experiment_id()
+        overrides = _task_overrides(config)
+        name = check_sweep_name(config.get("sweep_name"))
+        key = sweep_key(overrides)
+        tags = {
+            "sematune.kind": "sweep",
+            "sweep_dir": str(self.sweep_dir.resolve()),
+            "overrides": " ".join(overrides)[:5000],
+            SWEEP_OVERRIDES_TAG: json.dumps(overrides)[:5000],
+            SWEEP_KEY_TAG: key,
+        }
+        if name:
+            tags[SWEEP_NAME_TAG] = name
+        earlier = find_parent(client, experiment_id, sweep_name=name, sweep_key=key) if config.get("resume") else None
+        if earlier is not None:
+            self.run_id = earlier.info.run_id
+            done = reopen_parent(client, earlier)
+            for k, v in tags.items():
+                client.set_tag(self.run_id, k, v)
+            log.info("resume: reusing sweep parent run %s; %d finished job(s) will be skipped", self.run_id, done)
+        else:
+            if config.get("resume"):
+                log.warning("resume: no earlier sweep %s in experiment %r; starting a new one (to resume a sweep, "
+                            "rerun the same command, or give both runs the same sweep_name)",
+                            f"named {name!r}" if name else "with these overrides", tracking.experiment)
+            run = client.create_run(experiment_id, run_name=f"sweep {name or self.sweep_dir.name}", tags=tags)
+            self.run_id = run.info.run_id
         os.environ[PARENT_ENV] = self.run_id
-        (sweep_dir / PARENT_FILE).write_text(self.run_id + "\n", encoding="utf-8")
+        (self.sweep_dir / PARENT_FILE).write_text(self.run_id + "\n", encoding="utf-8")
+        (self.sweep_dir / TRACKING_URI_FILE).write_text(self.tracker.tracking_uri + "\n", encoding="utf-8")
         log.info("MLflow sweep parent run %s (%s)", self.run_id, self.tracker.tracking_uri)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._close(None)
+
+    def _close(self, status: Optional[str]) -> None:
+        """Report, then terminate the parent run (``status`` forces FAILED when Hydra aborted)."""
+        if not self._open or self.sweep_dir is None:
+            return
+        self._open = False
+        atexit.unregister(self._close)
+        jobs = None
+        try:
+            from sematune.report import make_report
+
+            client = self.tracker.client if self.tracker is not None else None
+            _, runs, out, _ = make_report(self.sweep_dir, files_only=client is None, client=client)
+            jobs = runs.jobs
+            log.info("sweep report: %s", out / "report.html")
+        except Exception as exc:  # the report must never cost the sweep its parent run
+            log.exception("building the sweep report failed: %s", exc)
         if self.tracker is None or self.run_id is None:
             return
         client = self.tracker.client
-        children = client.search_runs(
-            [self.tracker.experiment_id()], filter_string=f"tags.mlflow.parentRunId = '{self.run_id}'"
-        )
-        failed = [r for r in children if r.info.status != "FINISHED"]
-        client.set_tag(self.run_id, "jobs", str(len(children)))
-        client.set_tag(self.run_id, "jobs_failed", str(len(failed)))
-        client.set_terminated(self.run_id, status="FAILED" if failed or not children else "FINISHED")
-        os.environ.pop(PARENT_ENV, None)
+        try:
+            if jobs is None:
+                from sematune.tracking.sweep_runs import child_runs
+
+                jobs_status = [r.info.status for r in child_runs(client, self.tracker.experiment_id(), self.run_id)]
+            else:
+                jobs_status = [j.status for j in jobs]
+            failed = [s for s in jobs_status if s not in (FINISHED, "SKIPPED")]
+            client.set_tag(self.run_id, "jobs", str(len(jobs_status)))
+            client.set_tag(self.run_id, "jobs_failed", str(len(failed)))
+            final = status or ("FAILED" if failed or not jobs_status else FINISHED)
+            client.set_terminated(self.run_id, status=final)
+        except Exception as exc:
+            log.error("closing the sweep parent run %s failed: %s", self.run_id, exc)
+        finally:
+            os.environ.pop(PARENT_ENV, None)

@@ -189,3 +189,29 @@ def test_session_history_matches_mlflow_window_by_window(compose, sandbox: Path,
     assert report["verify_status"] == "PASS"
     assert json.loads((tmp_path / "run" / "host_state_before.json").read_text()) == json.loads(
         (tmp_path / "run" / "host_state_after.json").read_text())
+
+
+class NoisyNeighbour:
+    """A probe that reports heavy foreign CPU on the first ``busy`` measurements."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy, self.calls = busy, 0
+
+    def start(self, pids) -> None:
+        self.calls += 1
+
+    def stop(self) -> dict[str, float]:
+        return {"foreign_cpu_s": 10.0 if self.calls <= self.busy else 0.0}
+
+
+@pytest.mark.parametrize("busy, status, attempts", [(1, "ok", 2), (10, "contaminated", 3)])
+def test_contaminated_windows_are_remeasured_bounded(compose, sandbox: Path, tmp_path: Path, busy: int,
+                                                      status: str, attempts: int) -> None:
+    c = components(compose, sandbox, "tuner=random")
+    engine = engine_for(c, tmp_path, tuning_windows=1, stable_windows=0, foreign_cpu_limit=0.2, max_remeasure=2,
+                        window_seconds=1.0)
+    engine.probes = [NoisyNeighbour(busy)]
+    first = engine.run()[0]
+    assert first.status == status and first.attempts == attempts
+    if status == "contaminated":
+        assert "other processes used" in first.error and first.objective is not None

@@ -98,7 +98,8 @@ def test_default_objective_follows_the_declared_metrics(tmp_path: Path) -> None:
 def test_placeholders(tmp_path: Path) -> None:
     assert substitute("{python} -c '{\"a\": {b}}' {duration}", {"python": "py", "duration": "2"}) == \
         "py -c '{\"a\": {b}}' 2"  # unknown braces stay
-    t = target(tmp_path, argv=["{python}", "{duration}", "{duration_int}", "{window}", "{output_dir}/x", "{results_dir}"])
+    t = target(tmp_path, argv=["{python}", "{duration}", "{duration_int}", "{window}", "{output_dir}/x",
+                               "{results_dir}"])
     values = t.placeholders(3, 2.5, tmp_path / "w")
     assert t.command(t.argv, values) == [PY, "2.5", "3", "3", f"{tmp_path / 'w'}/x", str(tmp_path / "results")]
 
@@ -115,6 +116,15 @@ def test_pin_to_cores_prefixes_taskset(tmp_path: Path) -> None:
     t = target(tmp_path, pin_to_cores=[0])
     argv = t.command(t.argv, t.placeholders(0, 1.0, tmp_path))
     assert Path(argv[0]).name == "taskset" and argv[1:3] == ["-c", "0"] and argv[3] == PY
+
+
+def test_pinned_command_really_runs_on_the_pinned_core(tmp_path: Path) -> None:
+    t = target(tmp_path, argv=["{python}", "-c", "import os; print('cpus:', len(os.sched_getaffinity(0)),"
+                                                 " 'first:', min(os.sched_getaffinity(0)))"],
+               metrics={"throughput": {"regex": r"cpus: ([0-9]+)"}, "first_cpu": {"regex": r"first: ([0-9]+)"}},
+               pin_to_cores="0")
+    m = t.execute_window(0, 1)
+    assert m.throughput == 1.0 and m.extra_metrics["first_cpu"] == 0.0
 
 
 # -- parsing window outputs ----------------------------------------------------------------------------
@@ -177,7 +187,8 @@ def test_failing_command_is_a_target_error_with_its_stderr(tmp_path: Path) -> No
 
 
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
-    script = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+    script = ("import subprocess, sys, time;"
+              " p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
               " print(p.pid, flush=True); time.sleep(60)")
     t = target(tmp_path, argv=[PY, "-c", script], timeout_s=1.5)
     started = time.monotonic()

@@ -145,13 +145,14 @@ def test_shipped_configs_instantiate(compose, name: str) -> None:
 # -- real server ------------------------------------------------------------------------------------
 @needs_redis
 def test_server_lifecycle_and_processes(tmp_path: Path) -> None:
-    target = RedisTarget(tests="get", clients=4, calibration_requests=2000, min_requests=500)
+    target = RedisTarget(tests="get", clients=4, calibration_requests=2000, min_requests=500, pin_to_cores=[0])
     target.results_dir = tmp_path
     try:
         target.pre_execute()
         pid = int((tmp_path / "redis" / "redis-server.pid").read_text())
         assert json.loads((tmp_path / "redis" / "server.json").read_text())["pid"] == pid
         assert target.processes() == [pid] and psutil.Process(pid).name().startswith("redis-server")
+        assert psutil.Process(pid).cpu_affinity() == [0]  # taskset exec'd the server
         metrics = target.execute_window(0, 1.0)
         assert metrics.throughput > 0 and metrics.latency_p95 is not None
         assert metrics.extra_metrics["requests_per_test"] >= 500

@@ -1,0 +1,242 @@
+"""``target=tpcc``: TPC-C on a fresh clone of a cached, loaded template database."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from sematune.errors import ConfigError, TargetError
+from sematune.targets.base import BenchmarkMetrics
+from sematune.targets.postgres import PostgresTarget
+from sematune.targets.tpcc import _loader
+from sematune.targets.tpcc._driver import SPEC_MIX, TX_TYPES, DriverSettings, TpccDriver
+from sematune.targets.tpcc._pgbench import pgbench_command, summarize_pgbench, write_counters, write_scripts
+from sematune.targets.tpcc._summary import metrics_from_summary, read_summary, summarize_records, write_summary
+
+log = logging.getLogger(__name__)
+
+DRIVERS = ("psycopg", "pgbench")
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"target.{key}", f"must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _rate(key: str, value: Any) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+        raise ConfigError(f"target.{key}", f"must be a positive number of transactions/s or null, got {value!r}")
+    return float(value)
+
+
+class TpccTarget(PostgresTarget):
+    """TPC-C: 9 tables, the five transactions as stored functions, the spec's mix.
+
+    Tuned for ``tpmC`` (maximise) unless ``objective`` says otherwise. See docs/targets.md.
+    """
+
+    default_objective = ("tpmC", "maximize")
+
+    def __init__(
+        self,
+        *,
+        warehouses: int = 2,
+        clients: int = 8,
+        driver: str = "psycopg",
+        rate: Optional[float] = None,
+        arrivals: str = "poisson",
+        think_time_scale: float = 0.0,
+        mix: Optional[Mapping[str, int]] = None,
+        max_tries: int = 10,
+        workload_change: Optional[Mapping[str, Any]] = None,
+        checkpoint_every_window: bool = False,
+        warmup_s: float = 1.0,
+        seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.warehouses = _positive_int("warehouses", warehouses)
+        self.clients = _positive_int("clients", clients)
+        self.max_tries = _positive_int("max_tries", max_tries)
+        if driver not in DRIVERS:
+            raise ConfigError("target.driver", f"must be one of {', '.join(DRIVERS)}, got {driver!r}")
+        self.driver_kind = driver
+        self.rate = _rate("rate", rate)
+        if arrivals not in ("poisson", "uniform"):
+            raise ConfigError("target.arrivals", f"must be poisson or uniform, got {arrivals!r}")
+        self.arrivals = arrivals
+        if not isinstance(think_time_scale, (int, float)) or think_time_scale < 0:
+            raise ConfigError("target.think_time_scale", f"must be >= 0, got {think_time_scale!r}")
+        self.think_time_scale = float(think_time_scale)
+        if driver == "pgbench" and self.think_time_scale > 0:
+            raise ConfigError("target.think_time_scale", "keying/think times need driver=psycopg")
+        if self.rate and self.think_time_scale > 0:
+            raise ConfigError("target.think_time_scale", "is for closed-loop runs; unset it or target.rate")
+        self.mix = self._parse_mix(mix)
+        self.workload_change = self._parse_change(workload_change)
+        if warmup_s < 0:
+            raise ConfigError("target.warmup_s", f"must be >= 0, got {warmup_s}")
+        self.warmup_s = float(warmup_s)
+        self.checkpoint_every_window = bool(checkpoint_every_window)
+        self.seed = int(seed)
+        self.driver: Optional[TpccDriver] = None
+        self.load_timings: dict[str, float] = {}
+        self._current_clients = self.clients
+        self._current_rate = self.rate
+
+    # -- config ---------------------------------------------------------------------------------
+    @staticmethod
+    def _parse_mix(mix: Optional[Mapping[str, int]]) -> dict[str, int]:
+        if mix is None:
+            return dict(zip(TX_TYPES, SPEC_MIX))
+        unknown = sorted(set(mix) - set(TX_TYPES))
+        if unknown:
+            raise ConfigError("target.mix", f"unknown transaction types {unknown}; use {', '.join(TX_TYPES)}")
+        out = {name: mix.get(name, 0) for name in TX_TYPES}
+        for name, weight in out.items():
+            if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+                raise ConfigError(f"target.mix.{name}", f"must be an integer weight >= 0, got {weight!r}")
+        if sum(out.values()) == 0:
+            raise ConfigError("target.mix", "all weights are 0")
+        return out
+
+    def _parse_change(self, change: Optional[Mapping[str, Any]]) -> Optional[dict[str, Any]]:
+        if not change:
+            return None
+        unknown = sorted(set(change) - {"every", "clients", "rate"})
+        if unknown:
+            raise ConfigError("target.workload_change", f"unknown keys {unknown}; use every, clients, rate")
+        every = _positive_int("workload_change.every", change.get("every"))
+        clients = [_positive_int("workload_change.clients", c) for c in (change.get("clients") or [])]
+        rates = [_rate("workload_change.rate", r) for r in (change.get("rate") or [])]
+        if not clients and not rates:
+            raise ConfigError("target.workload_change", "needs a clients and/or rate list")
+        if rates and self.think_time_scale > 0:
+            raise ConfigError("target.workload_change.rate", "open-loop rates cannot be combined with think times")
+        return {"every": every, "clients": clients, "rate": rates}
+
+    # -- template -------------------------------------------------------------------------------
+    def template_name(self) -> str:
+        return f"st_tpl_tpcc_w{self.warehouses}_{_loader.schema_version()}"
+
+    def build_template(self, dbname: str) -> None:
+        assert self.cluster is not None
+        cluster = self.cluster
+        self.load_timings = _loader.load(lambda: cluster.connect(dbname), self.warehouses)
+
+    # -- workload -------------------------------------------------------------------------------
+    def start_workload(self) -> None:
+        cluster = self._require_cluster()
+        assert self.dbname is not None
+        if self.driver_kind == "pgbench":
+            self._scripts = write_scripts(self.results_dir / "pgbench_scripts")
+            self._pgbench = cluster.install.exe("pgbench")
+            return
+        max_clients = max([self.clients, *(self.workload_change or {}).get("clients", [])])
+        self.driver = TpccDriver(
+            cluster.conninfo(self.dbname),
+            DriverSettings(
+                warehouses=self.warehouses, clients=self.clients, mix=[self.mix[n] for n in TX_TYPES],
+                rate=self.rate, arrivals=self.arrivals, think_time_scale=self.think_time_scale,
+                max_tries=self.max_tries, seed=self.seed, cores=list(self.pin_to_cores),
+            ),
+            max_clients=max_clients,
+        )
+        self.driver.start()
+        if self.warmup_s:
+            time.sleep(self.warmup_s)
+
+    def stop_workload(self) -> None:
+        driver, self.driver = self.driver, None
+        if driver is not None:
+            driver.stop()
+            errors = driver.errors()
+            if errors:
+                log.warning("TPC-C errors seen during the run (one sample per SQLSTATE): %s", errors)
+
+    def update_workload(self, iteration: int) -> None:
+        change = self.workload_change
+        if not change:
+            return
+        step = iteration // change["every"]
+        clients = change["clients"][step % len(change["clients"])] if change["clients"] else None
+        rate = change["rate"][step % len(change["rate"])] if change["rate"] else None
+        if clients == self._current_clients and (rate is None or rate == self._current_rate):
+            return
+        log.info("window %d: workload now clients=%s rate=%s", iteration, clients, rate)
+        if clients is not None:
+            self._current_clients = clients
+        if rate is not None:
+            self._current_rate = rate
+        if self.driver is not None:
+            self.driver.set_load(clients=clients, rate=rate)
+
+    def on_configuration_applied(self, applied: Mapping[str, Any]) -> None:
+        if self.driver is not None:
+            self.driver.reset_backlog()
+        if self.checkpoint_every_window and self.cluster is not None and self.dbname:
+            with self.cluster.connect(self.dbname) as conn:
+                conn.execute("CHECKPOINT")
+
+    # -- windows --------------------------------------------------------------------------------
+    def execute_window(self, window_number: int, duration: float) -> BenchmarkMetrics:
+        out = self._window_output_dir(window_number)
+        if self.driver_kind == "pgbench":
+            return self._pgbench_window(out, duration)
+        if self.driver is None:
+            raise TargetError("TPC-C driver is not running (pre_execute first)")
+        start = time.perf_counter_ns()
+        time.sleep(duration)
+        end = time.perf_counter_ns()
+        summary = summarize_records(self.driver.collect(start, end), (end - start) / 1e9)
+        summary.update(driver="psycopg", clients=self._current_clients, rate=self._current_rate,
+                       errors=self.driver.errors())
+        write_summary(summary, out)
+        return self.parse_results(out)
+
+    def _next_o_id_sum(self) -> int:
+        cluster = self._require_cluster()
+        with cluster.connect(self.dbname or "") as conn:
+            return int(conn.execute("SELECT sum(d_next_o_id) FROM district").fetchone()[0])
+
+    def _pgbench_window(self, out: Path, duration: float) -> BenchmarkMetrics:
+        cluster = self._require_cluster()
+        seconds = max(1, int(round(duration)))
+        cmd, order = pgbench_command(
+            self._pgbench, cluster.client_args(self.dbname), self._scripts, self.mix,
+            warehouses=self.warehouses, clients=self._current_clients,
+            threads=min(self._current_clients, os.cpu_count() or 1), duration_s=seconds,
+            max_tries=self.max_tries, rate=self._current_rate,
+        )
+        before = self._next_o_id_sum()
+        done = self.run_client(cmd, out, name="pgbench", timeout_s=seconds + 120)
+        after = self._next_o_id_sum()
+        write_counters(out, before, after, order, self.max_tries)
+        if done.timed_out or done.returncode not in (0, 2):  # 2: some clients aborted (reported below)
+            raise TargetError(done.describe_failure())
+        summary = summarize_pgbench(out, done.stdout(), (out / "pgbench.err").read_text(errors="replace"))
+        summary.update(driver="pgbench", clients=self._current_clients, rate=self._current_rate)
+        write_summary(summary, out)
+        return self.parse_results(out)
+
+    def parse_results(self, output_dir: str | os.PathLike[str]) -> BenchmarkMetrics:
+        return metrics_from_summary(read_summary(output_dir))
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info.update(warehouses=self.warehouses, clients=self.clients, driver=self.driver_kind,
+                    mix="/".join(str(self.mix[n]) for n in TX_TYPES))
+        if self.rate:
+            info["rate"] = self.rate
+        if self.think_time_scale:
+            info["think_time_scale"] = self.think_time_scale
+        for key, value in self.load_timings.items():
+            info[f"load_{key}"] = round(value, 3)
+        return info

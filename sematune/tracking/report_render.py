@@ -1,0 +1,189 @@
+"""A :class:`SweepReport` as text: a rich table for the terminal, Markdown and HTML files."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Optional, Sequence
+
+from sematune.tracking.report import Cell, GeoMean, SweepReport, TokenTotals
+
+DASH = "—"
+
+
+def fmt_num(value: Optional[float], digits: int = 4) -> str:
+    return DASH if value is None else f"{value:.{digits}g}"
+
+
+def fmt_pct(relative: Optional[float]) -> str:
+    """A relative score as an improvement: 1.123 → ``+12.3%``."""
+    return DASH if relative is None else f"{(relative - 1.0) * 100:+.1f}%"
+
+
+def fmt_ci(low: Optional[float], high: Optional[float]) -> str:
+    return DASH if low is None or high is None else f"[{fmt_pct(low)}, {fmt_pct(high)}]"
+
+
+def _count(n: float) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e4 else f"{int(n)}"
+
+
+def fmt_tokens(tokens: Optional[TokenTotals]) -> str:
+    if tokens is None:
+        return DASH
+    return f"{_count(tokens.input)} in / {_count(tokens.output)} out / {_count(tokens.thinking)} think"
+
+
+def fmt_cost(tokens: Optional[TokenTotals]) -> str:
+    return DASH if tokens is None else f"${tokens.cost_usd:.4f}"
+
+
+def fmt_runs(cell: Cell) -> str:
+    text = f"{cell.counted}/{cell.expected}"
+    extra = [f"{n} {what}" for n, what in ((cell.failed, "failed"), (cell.missing, "missing")) if n]
+    return text + (f" ({', '.join(extra)})" if extra else "")
+
+
+def fmt_robustness(cell: Cell) -> tuple[str, str]:
+    rob = cell.robustness
+    if rob.worse_share is None:
+        worse = DASH if not rob.failed else f"{rob.failed} failed"
+    else:
+        worse = f"{rob.worse_share:.0%} of {rob.scored}" + (f", {rob.failed} failed" if rob.failed else "")
+    return worse, fmt_num(rob.spread, 3)
+
+
+def table(report: SweepReport) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the comparison table (one row per target × arm, then geo-means)."""
+    baseline = report.method.get("baseline_tuner", "fixed")
+    pct = f"{report.method.get('threshold', 0.1):.0%}"
+    header = ["target", "tuner", "runs ok", "stable mean", f"vs {baseline}", "95% CI", f"tuning worse >{pct}", "spread"]
+    if report.has_tokens:
+        header += ["tokens", "cost"]
+    rows: list[list[str]] = []
+    for info in report.targets:
+        for cell in (c for c in report.cells if c.target == info.target):
+            worse, spread = fmt_robustness(cell)
+            vs = "baseline" if cell.is_baseline and cell.relative is not None else fmt_pct(cell.relative)
+            row = [info.target, cell.arm, fmt_runs(cell), fmt_num(cell.mean), vs, fmt_ci(cell.ci_low, cell.ci_high),
+                   worse, spread]
+            if report.has_tokens:
+                row += [fmt_tokens(cell.tokens), fmt_cost(cell.tokens)]
+            rows.append(row)
+    for geo in report.geomeans:
+        row = ["geo-mean", geo.arm, _geo_cover(geo), DASH, fmt_pct(geo.relative), fmt_ci(geo.ci_low, geo.ci_high),
+               "", ""]
+        if report.has_tokens:
+            row += ["", ""]
+        rows.append(row)
+    return header, rows
+
+
+def _geo_cover(geo: GeoMean) -> str:
+    total = len(geo.targets) + len(geo.missing_targets)
+    return f"{len(geo.targets)}/{total} targets"
+
+
+def objectives(report: SweepReport) -> str:
+    return "; ".join(f"{t.target}: {t.metric} ({t.goal})" for t in report.targets)
+
+
+def problem_runs(report: SweepReport) -> list[list[str]]:
+    """Runs that do not count, with why."""
+    return [[r.target, r.arm, DASH if r.seed is None else str(r.seed), r.status, r.note or "", r.run_id or r.run_dir or ""]
+            for r in report.runs if not r.counted]
+
+
+# -- terminal -------------------------------------------------------------------------------
+def print_table(report: SweepReport, console: Optional[object] = None) -> None:
+    """Print the comparison table with rich."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out = console if console is not None else Console()
+    if console is None and not out.is_terminal:
+        out = Console(width=220)  # a log file or a pipe: do not squeeze the table into 80 columns
+    header, rows = table(report)
+    tab = Table(title=f"{report.title}: stable phase vs `{report.method.get('baseline_tuner', 'fixed')}` "
+                      f"({objectives(report)})", title_justify="left")
+    for name in header:
+        left = name in ("target", "tuner", "tokens")
+        tab.add_column(name, justify="left" if left else "right", no_wrap=not left)
+    for row in rows:
+        tab.add_row(*row, style="bold" if row[0] == "geo-mean" else None)
+    out.print(tab)  # type: ignore[attr-defined]
+    for row in problem_runs(report):
+        out.print(f"[yellow]not counted:[/] {row[0]} / {row[1]} seed {row[2]}: {row[3]} {row[4]}")  # type: ignore[attr-defined]
+    for note in report.notes:
+        out.print(f"[yellow]note:[/] {note}")  # type: ignore[attr-defined]
+
+
+# -- files ----------------------------------------------------------------------------------
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(map(esc, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(esc, row)) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _method_lines(report: SweepReport) -> list[str]:
+    return [f"{k}: {v}" for k, v in report.method.items() if isinstance(v, str)]
+
+
+def to_markdown(report: SweepReport, images: Sequence[tuple[str, str]]) -> str:
+    """Markdown report; ``images`` are ``(title, file name)`` next to it."""
+    header, rows = table(report)
+    parts = [f"# {report.title}", "", f"Source: {report.source}" + (f" (MLflow parent run `{report.parent_run_id}`)"
+                                                                     if report.parent_run_id else ""),
+             "", f"Objectives: {objectives(report)}", "", _md_table(header, rows), ""]
+    problems = problem_runs(report)
+    if problems:
+        parts += ["## Runs not counted", "", _md_table(["target", "tuner", "seed", "status", "why", "run"], problems), ""]
+    if report.notes:
+        parts += ["## Notes", "", *[f"- {n}" for n in report.notes], ""]
+    parts += ["## Plots", ""]
+    for title, name in images:
+        parts += [f"### {title}", "", f"[![{title}]({name})]({name})", ""]
+    parts += ["## Method", "", *[f"- {line}" for line in _method_lines(report)], ""]
+    return "\n".join(parts)
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr" + (' class="geo"' if row and row[0] == "geo-mean" else "") + ">"
+        + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+td:first-child,td:nth-child(2),th{text-align:left}tr.geo{font-weight:bold;background:#f4f4f4}
+img{max-width:100%;border:1px solid #ddd}.note{color:#a60}"""
+
+
+def to_html(report: SweepReport, images: Sequence[tuple[str, str]], folder: Path) -> str:
+    """A self-contained HTML report (images inlined, each linking to its PNG next to it)."""
+    header, rows = table(report)
+    esc = html.escape
+    src = esc(report.source) + (f" (MLflow parent run <code>{esc(report.parent_run_id)}</code>)"
+                                if report.parent_run_id else "")
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(report.title)}</title>"
+             f"<style>{_CSS}</style></head><body>", f"<h1>{esc(report.title)}</h1>",
+             f"<p>Source: {src}</p>", f"<p>Objectives: {esc(objectives(report))}</p>", _html_table(header, rows)]
+    problems = problem_runs(report)
+    if problems:
+        parts += ["<h2>Runs not counted</h2>", _html_table(["target", "tuner", "seed", "status", "why", "run"], problems)]
+    if report.notes:
+        parts += ["<h2>Notes</h2><ul>", *[f"<li class='note'>{esc(n)}</li>" for n in report.notes], "</ul>"]
+    parts.append("<h2>Plots</h2>")
+    for title, name in images:
+        data = base64.b64encode((folder / name).read_bytes()).decode()
+        parts.append(f"<h3>{esc(title)}</h3><a href='{esc(name)}'><img alt='{esc(title)}' "
+                     f"src='data:image/png;base64,{data}'></a>")
+    parts += ["<h2>Method</h2><ul>", *[f"<li>{esc(line)}</li>" for line in _method_lines(report)], "</ul>",
+              "</body></html>"]
+    return "\n".join(parts)

@@ -1,0 +1,61 @@
+"""SMAC3 pipeline parts shared by the ``bayesian`` and ``mlos`` tuners: a lean forest and search.
+
+SMAC's hyperparameter-optimisation facade builds its random forest with ``n_jobs=-1`` (a
+joblib pool per prediction) and ``max_leaf_nodes=2**20`` (sklearn's best-first builder,
+which allocates for a million leaves on every fit): on a small VM that costs seconds per
+suggestion after a dozen windows. :class:`SmacBudget` builds the same model — bootstrapped
+trees on log-scaled costs, all features — without those costs, and a local + sorted random
+search whose budget (random challengers, local-search starts and steps) comes from config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sematune._imports import optional_import
+from sematune.tuners._learning import check, is_int
+
+
+@dataclass(frozen=True)
+class SmacBudget:
+    """Surrogate size and acquisition-search budget (validated; keys are ``tuner.<field>``)."""
+
+    n_trees: int = 10
+    challengers: int = 1000
+    local_search_iterations: int = 5
+    local_search_max_steps: int = 20
+
+    def __post_init__(self) -> None:
+        for key, value in asdict(self).items():
+            check(key, is_int(value) and value >= 1, f"must be an integer >= 1, got {value!r}")
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def random_forest(self, configspace: Any, *, seed: int, extra: str) -> Any:
+        """SMAC's ``RandomForest`` as the HPO facade configures it, computed in-thread."""
+        rf = optional_import("smac.model.random_forest", extra)
+        return rf.RandomForest(
+            configspace,
+            log_y=True,
+            n_trees=self.n_trees,
+            ratio_features=1.0,
+            min_samples_split=2,
+            min_samples_leaf=1,
+            max_leaf_nodes=None,
+            bootstrapping=True,
+            seed=seed,
+            n_jobs=1,
+        )
+
+    def acquisition_maximizer(self, configspace: Any, *, seed: int, extra: str) -> Any:
+        """Local search from the best points plus sorted random search."""
+        maximizer = optional_import("smac.acquisition.maximizer", extra)
+        return maximizer.LocalAndSortedRandomSearch(
+            configspace,
+            challengers=self.challengers,
+            local_search_iterations=self.local_search_iterations,
+            max_steps=self.local_search_max_steps,
+            seed=seed,
+        )

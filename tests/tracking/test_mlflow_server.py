@@ -1,0 +1,59 @@
+"""A sweep against a shared-style MLflow server: ``mlflow server`` on loopback, PostgreSQL backend store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.tracking.servers import mlflow_server
+from tests.tracking.test_sweep import QUICK, REPORT_FILES
+
+
+@pytest.fixture
+def postgres(pg_cache_dir: Path) -> Iterator[object]:
+    """The project's PostgreSQL cluster manager (demoted when root), with an empty ``mlflow`` database."""
+    from sematune.targets.postgres import PostgresCluster, find_install, resolve_run_user
+
+    cluster = PostgresCluster(find_install(), pg_cache_dir / "mlflow-backend", user=resolve_run_user())
+    cluster.acquire(timeout_s=300)
+    try:
+        cluster.start()
+        with cluster.connect() as conn:
+            conn.execute("DROP DATABASE IF EXISTS mlflow")
+            conn.execute("CREATE DATABASE mlflow")
+        yield cluster
+    finally:
+        cluster.stop()
+        cluster.release()
+
+
+@pytest.mark.slow
+def test_two_job_sweep_through_an_mlflow_server_on_postgres(cli, sandbox: Path, postgres, tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    backend = f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/mlflow"  # type: ignore[attr-defined]
+    artifacts = tmp_path / "artifacts"
+    with mlflow_server(backend, tmp_path / "server", artifacts=artifacts) as url:
+        res = cli("-m", *QUICK, "tuner=fixed,random", "seed=1", f"host_root={sandbox}",
+                  f"tracking.tracking_uri={url}", "tracking.experiment=shared")
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        assert not (cli.cwd / "mlflow.db").exists()  # nothing went to a local SQLite file
+
+        client = MlflowClient(tracking_uri=url)  # read back through the server's REST API
+        exp = client.get_experiment_by_name("shared")
+        runs = client.search_runs([exp.experiment_id])
+        parent = next(r for r in runs if r.data.tags.get("sematune.kind") == "sweep")
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        assert sorted(c.data.tags["tuner"] for c in children) == ["fixed", "random"]
+        assert all(c.info.status == "FINISHED" for c in children) and parent.info.status == "FINISHED"
+        history = client.get_metric_history(children[0].info.run_id, "objective")
+        assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(7))  # quick: 1 + 4 + 2
+        assert {a.path.split("/")[-1] for a in client.list_artifacts(parent.info.run_id, "report")} >= REPORT_FILES
+
+    # the runs live in PostgreSQL, the artifacts in the server's artifact store
+    with postgres.connect("mlflow") as conn:  # type: ignore[attr-defined]
+        stored = conn.execute("SELECT run_uuid, status FROM runs").fetchall()
+    assert {r[0] for r in stored} == {parent.info.run_id, *(c.info.run_id for c in children)}
+    assert list(artifacts.glob(f"*/{parent.info.run_id}/artifacts/report/report.html"))
