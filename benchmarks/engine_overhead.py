@@ -51,9 +51,9 @@ def main() -> int:
             "loop.stable_windows=0", "loop.settle_seconds=0", f"host.state_dir={work / 'state'}",
         ])
     c = build_components(cfg)
-    tracker = MlflowTracker(f"sqlite:///{work / 'mlflow.db'}", "overhead", async_logging=True)
     session = RunSession(c, work / "run", run_name="overhead", params={}, tags={}, resolved_config="",
-                         tracker=tracker, probes=default_probes())
+                         tracker_factory=lambda: MlflowTracker(f"sqlite:///{work / 'mlflow.db'}", "overhead"),
+                         probes=default_probes())
     code = session.run()
     records = [r for r in session.engine.records if r.phase == "tuning"]
     parts = ("ask_s", "validate_s", "apply_s", "track_s")

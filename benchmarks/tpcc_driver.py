@@ -19,7 +19,6 @@ import resource
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 from sematune.targets.probes.process_cpu import ProcessCpuProbe
 from sematune.targets.tpcc import TpccTarget

@@ -6,6 +6,7 @@ host is restored in every case).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -75,16 +76,15 @@ def run(cfg: DictConfig) -> int:
     settings = components.settings
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
-    tracker = None
+    tracker_factory = None
     if settings.tracking.enabled:
-        tracker = MlflowTracker(
+        tracker_factory = functools.partial(
+            MlflowTracker,
             settings.tracking.tracking_uri,
             settings.tracking.experiment,
             async_logging=settings.tracking.async_logging,
-            parent_run_id=_parent_run_id(cfg) if multirun else "",
+            parent_run_id=_parent_run_id(cfg) if multirun else None,
         )
-        if not multirun:
-            tracker.parent_run_id = None
     run_name = f"{choices.get('tuner')}-{choices.get('target')}-s{settings.seed}"
     probes = []
     if settings.probes:
@@ -99,7 +99,7 @@ def run(cfg: DictConfig) -> int:
         tags={**run_tags(components, choices), "hydra.job.num": str(hydra_cfg.job.get("num", 0)),
               "overrides": " ".join(hydra_cfg.overrides.task), **job_tags(list(hydra_cfg.overrides.task))},
         resolved_config=OmegaConf.to_yaml(cfg, resolve=True),
-        tracker=tracker,
+        tracker_factory=tracker_factory,
         probes=probes,
     )
     code = session.run()

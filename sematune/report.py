@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from sematune.tracking.mlflow_tracker import mlflow_client, quiet_mlflow_logs
 from sematune.tracking.report import SweepReport, build_report
 from sematune.tracking.report_plots import (
     plot_comparison_bars,
@@ -43,15 +44,6 @@ class ReportOptions:
     seed: int = 0
 
 
-def mlflow_client(tracking_uri: str) -> Any:
-    from mlflow import MlflowClient
-
-    from sematune.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri
-
-    quiet_mlflow_logs()
-    return MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
-
-
 def collect(
     source: str | os.PathLike[str],
     *,
@@ -72,6 +64,7 @@ def collect(
             return runs, None
         uri = tracking_uri or runs.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
         try:
+            quiet_mlflow_logs()
             client = client or mlflow_client(uri)
             remote = load_parent_run(client, runs.parent_run_id)
         except Exception as exc:
@@ -81,6 +74,7 @@ def collect(
         remote.sweep_dir = str(path.resolve())
         return remote, client
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    quiet_mlflow_logs()
     client = client or mlflow_client(uri)
     return load_parent_run(client, str(source)), client
 

@@ -53,7 +53,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, sandbox: Path, sta
     tuner = [] if override.startswith(("tuner=", "+tuner")) else ["tuner=random"]
     if override.startswith("+tuner"):
         tuner = ["tuner=fixed"]
-    out = cli(override, *tuner, f"host_root={sandbox}", "experiment=quick", "tracking.enabled=false")
+    out = cli(override, *tuner, "target=synthetic", f"host_root={sandbox}", "experiment=quick",
+              "tracking.enabled=false")
     assert out.returncode == 2, out.stderr
     errors = [line for line in out.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1, out.stderr
@@ -65,11 +66,13 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, sandbox: Path, sta
 
 def test_unavailable_knobs_are_listed_or_dropped(cli, sandbox: Path) -> None:
     shutil.rmtree(sandbox / "proc/sys/net")
-    out = cli("osparam=[vm_swappiness,somaxconn,tcp_sack]", f"host_root={sandbox}", "experiment=quick",
+    out = cli("osparam=[vm_swappiness,somaxconn,tcp_sack]", "target=synthetic", f"host_root={sandbox}",
+              "experiment=quick",
               "tracking.enabled=false")
     assert out.returncode == 2
     assert "2 knob(s) unavailable" in out.stderr and "somaxconn" in out.stderr and "tcp_sack" in out.stderr
-    out = cli("osparam=[vm_swappiness,somaxconn]", "osparam_skip_unavailable=true", f"host_root={sandbox}",
+    out = cli("osparam=[vm_swappiness,somaxconn]", "target=synthetic", "osparam_skip_unavailable=true",
+              f"host_root={sandbox}",
               "experiment=quick", "loop.tuning_windows=1", "loop.stable_windows=0", "tracking.enabled=false",
               "target.window_time_scale=0")
     assert out.returncode == 0, out.stderr

@@ -12,7 +12,8 @@ import logging
 import platform
 import signal
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Mapping, Optional
 
 from sematune.components import Components
 from sematune.engine.journal import HostJournal
@@ -70,7 +71,7 @@ class RunSession:
         params: Mapping[str, Any],
         tags: Mapping[str, str],
         resolved_config: str,
-        tracker: Optional[MlflowTracker] = None,
+        tracker_factory: Optional[Callable[[], MlflowTracker]] = None,
         probes: Optional[list[Any]] = None,
     ) -> None:
         self.c = components
@@ -79,7 +80,8 @@ class RunSession:
         self.params = params
         self.tags = dict(tags)
         self.resolved_config = resolved_config
-        self.tracker = tracker
+        self.tracker_factory = tracker_factory
+        self.tracker: Optional[MlflowTracker] = None
         self.probes = probes or []
         self.engine: Optional[Engine] = None
         self.report: Optional[dict[str, Any]] = None
@@ -106,20 +108,30 @@ class RunSession:
                 lock.release()
         return code
 
+    def _start_tracking(self) -> MlflowTracker:
+        assert self.tracker_factory is not None
+        tracker = self.tracker_factory()
+        tracker.start(self.run_name, self.params, self.tags, self.c.space)
+        return tracker
+
     def _run_locked(self) -> int:
         journal = HostJournal(self.c.state_dir, self.c.host)
         history = HistoryWriter(self.run_dir / "history.jsonl")
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sematune-tracking")
+        tracking: Optional[Future[MlflowTracker]] = None
         try:
             restore_stale_journal(self.c.state_dir, self.run_dir)
             journal.capture(self.c.space, mounts=list(MOUNTED_BY_US), run=self.run_name)
             write_json(host_state(journal), self.run_dir / "host_state_before.json")
-            if self.tracker is not None:
-                self.tracker.start(self.run_name, self.params, self.tags, self.c.space)
+            # MLflow's import and store set-up take seconds: overlap them with the target's preparation.
+            tracking = pool.submit(self._start_tracking) if self.tracker_factory else None
             target = self.c.target
             target.results_dir = self.run_dir / "target"
             target.space = self.c.space
             if not target.pre_execute():
                 raise TargetError(f"{type(target).__name__}.pre_execute() returned False")
+            if tracking is not None:
+                self.tracker = tracking.result()
             self._set_target_tags()
             loop = self.c.settings.loop
             extra_baselines = (loop.tuning_windows - 1) // loop.baseline_every if loop.baseline_every else 0
@@ -151,6 +163,12 @@ class RunSession:
         finally:
             with shielded("restoring the host"):
                 history.close()
+                if tracking is not None and self.tracker is None:
+                    try:  # a run that failed during preparation still closes its MLflow run
+                        self.tracker = tracking.result()
+                    except Exception as exc:
+                        log.error("MLflow tracking could not start: %s", exc)
+                pool.shutdown(wait=False)
                 self._cleanup_target()
                 if journal.data is not None:
                     journal.add_mounts(list(MOUNTED_BY_US))

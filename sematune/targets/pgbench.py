@@ -10,7 +10,6 @@ is very sensitive to idle/halt-polling knobs on VMs.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -21,8 +20,6 @@ from sematune.targets.base import BenchmarkMetrics
 from sematune.targets.postgres import PostgresTarget
 from sematune.targets.postgres.latency import latency_stats
 from sematune.targets.postgres.pgbench_output import log_files, parse_summary, read_transaction_log
-
-log = logging.getLogger(__name__)
 
 MODES = {"tpcb": "tpcb-like", "simple_update": "simple-update", "select": "select-only"}
 PROTOCOLS = ("simple", "extended", "prepared")

@@ -27,6 +27,15 @@ def resolve_tracking_uri(uri: str, base_dir: str | os.PathLike[str] | None = Non
     return uri
 
 
+def mlflow_client(tracking_uri: str) -> Any:
+    """An ``MlflowClient`` for ``tracking_uri`` whose model registry is the same store (otherwise
+    MLflow opens the default ``sqlite:///mlflow.db`` in the CWD for it, even for a server URI)."""
+    from mlflow import MlflowClient
+
+    uri = resolve_tracking_uri(tracking_uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 def quiet_mlflow_logs() -> None:
     for name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking._tracking_service.client"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -110,13 +119,15 @@ class MlflowTracker:
         parent_run_id: Optional[str] = None,
     ) -> None:
         quiet_mlflow_logs()
-        from mlflow import MlflowClient
-
+        if async_logging:
+            # one sender thread: MLflow otherwise posts a run's batches concurrently, and a server on
+            # PostgreSQL then rejects some (unique violation on latest_metrics), losing whole windows
+            os.environ.setdefault("MLFLOW_ASYNC_LOGGING_THREADPOOL_SIZE", "1")
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         self.experiment = experiment
         self.async_logging = async_logging
-        self.client = MlflowClient(tracking_uri=self.tracking_uri)
-        self.parent_run_id = parent_run_id or os.environ.get(PARENT_ENV) or None
+        self.client = mlflow_client(self.tracking_uri)
+        self.parent_run_id = parent_run_id or None
         self.run_id: Optional[str] = None
         self.space: Optional[ParameterSpace] = None
 
@@ -170,7 +181,7 @@ class MlflowTracker:
         if self.run_id is None:
             return
         if self.async_logging:
-            import mlflow
-
-            mlflow.flush_async_logging()
+            # this client's store holds the queue; mlflow.flush_async_logging() would flush (and
+            # create) the process-wide default store, sqlite:///mlflow.db in the CWD
+            self.client._tracking_client.store.flush_async_logging()
         self.client.set_terminated(self.run_id, status=status)

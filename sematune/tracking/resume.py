@@ -87,12 +87,10 @@ def skip_finished_job(
     if not parent_run_id:
         log.warning("resume: no sweep parent run is known (is tracking enabled?); running the job")
         return None
-    from mlflow import MlflowClient
-
-    from sematune.tracking.mlflow_tracker import quiet_mlflow_logs, resolve_tracking_uri
+    from sematune.tracking.mlflow_tracker import mlflow_client, quiet_mlflow_logs
 
     quiet_mlflow_logs()
-    client = MlflowClient(tracking_uri=resolve_tracking_uri(tracking_uri))
+    client = mlflow_client(tracking_uri)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     key = job_key(overrides)
     done = finished_run(client, experiment_id, parent_run_id, key)

@@ -106,7 +106,8 @@ class LearningTuner(Tuner):
         return dict(best.parameters) if best is not None else None
 
     def close(self) -> None:
-        log.info("%s tuner: best configuration %s", self.label, self.final_configuration())
+        log.info("%s tuner: best configuration %s (settings %s)", self.label, self.final_configuration(),
+                 self.describe())
 
 
 def derived_seed(seed: int) -> int:

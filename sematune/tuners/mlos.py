@@ -18,6 +18,7 @@ keeps a suggestion well under a second on large knob sets; ``false`` keeps mlos-
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Mapping, Optional
 
 from sematune._imports import optional_import
@@ -138,7 +139,10 @@ class MlosTuner(LearningTuner):
             return
         pd = self._pd
         config = pd.Series(values, dtype=object)
-        self._opt.register(observations=self._data.Observation(config=config, score=pd.Series({_SCORE: cost})))
+        with warnings.catch_warnings():  # both are expected here: repeats carry the mean score, and
+            # llamatune maps unsuggested windows (the baseline, read-back values) back approximately
+            warnings.filterwarnings("ignore", message=".*(already registered|not previously suggested)")
+            self._opt.register(observations=self._data.Observation(config=config, score=pd.Series({_SCORE: cost})))
 
     def suggest_parameters(
         self,

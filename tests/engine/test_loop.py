@@ -166,10 +166,11 @@ def test_session_history_matches_mlflow_window_by_window(compose, sandbox: Path,
 
     c = components(compose, sandbox, "tuner=random")
     c.state_dir = str(tmp_path / "state")
-    tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "t", async_logging=True)
     session = RunSession(c, tmp_path / "run", run_name="r", params={"a": 1}, tags={"target": "synthetic"},
-                         resolved_config="{}", tracker=tracker)
+                         resolved_config="{}",
+                         tracker_factory=lambda: MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "t"))
     assert session.run() == 0
+    tracker = session.tracker
     history = read_history(tmp_path / "run" / "history.jsonl")
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     run = client.get_run(tracker.run_id)

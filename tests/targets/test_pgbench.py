@@ -161,3 +161,20 @@ def test_two_real_windows_through_the_cli(cli, sandbox: Path, pg_cache_dir: Path
     assert (windows / "0001" / LATENCY_FILE).exists() and not list((windows / "0001").glob("tx.*"))
     cmd = (windows / "0001" / "pgbench.json").read_text()
     assert ("select-only" in cmd) == (preset == "pgbench_select")
+
+
+SYSTEM_PG = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+
+
+@pytest.mark.benchmark_smoke
+@pytest.mark.skipif(not SYSTEM_PG, reason="no system PostgreSQL server (apt-get install postgresql)")
+def test_system_postgres_through_pg_bin_dir(cli, sandbox: Path, pg_cache_dir: Path) -> None:
+    bin_dir = SYSTEM_PG[-1].parent
+    result = cli("target=pgbench_select", "tuner=fixed", "osparam=[vm_swappiness]", f"host_root={sandbox}",
+                 "loop.tuning_windows=1", "loop.stable_windows=0", "loop.window_seconds=1", "loop.settle_seconds=0",
+                 "tracking.enabled=false", "target.scale=1", f"target.cache_dir={pg_cache_dir}",
+                 env={"SEMATUNE_PG_BIN_DIR": str(bin_dir)}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [r.status for r in read_history(next((cli.cwd / "outputs").glob("**/history.jsonl")))] == ["ok", "ok"]
+    version = bin_dir.parent.name
+    assert any(p.name.startswith(f"pg{version}.") for p in pg_cache_dir.iterdir())

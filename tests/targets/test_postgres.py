@@ -219,3 +219,39 @@ def test_server_dies_with_a_killed_runner_and_next_start_recovers(pg_cache_dir: 
     finally:
         again.stop()
         again.release()
+
+
+@pytest.mark.benchmark_smoke
+def test_failure_after_the_start_stops_the_server(pg_cache_dir: Path, tmp_path: Path) -> None:
+    from sematune.targets.pgbench import PgbenchTarget
+
+    started: list[int] = []
+
+    class Broken(PgbenchTarget):
+        def start_workload(self) -> None:
+            assert self.cluster is not None
+            started.extend(self.cluster.processes())
+            raise RuntimeError("workload failed to start")
+
+    target = Broken(scale=1, cache_dir=str(pg_cache_dir), results_dir=str(tmp_path / "results"))
+    with pytest.raises(RuntimeError, match="workload failed"):
+        target.pre_execute()
+    assert started and target.cluster is None and target.dbname is None
+    assert _gone(started)
+    assert (tmp_path / "results" / "postgres.log").exists()
+
+
+@root_only
+@pytest.mark.benchmark_smoke
+def test_server_runs_as_nobody_where_no_postgres_account_exists(pg_cache_dir: Path, tmp_path: Path) -> None:
+    """A fresh Debian VM has no `postgres` account: the fallback account must do."""
+    from sematune.targets.pgbench import PgbenchTarget
+
+    target = PgbenchTarget(scale=1, mode="select", clients=1, run_as="nobody", cache_dir=str(pg_cache_dir / "nobody"),
+                           results_dir=str(tmp_path / "results"))
+    target.pre_execute()
+    try:
+        assert target.cluster is not None and psutil.Process(target.cluster.pid).username() == "nobody"
+        assert target.execute_window(0, 1.0).throughput > 0
+    finally:
+        target.cleanup()

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -264,3 +265,47 @@ def test_cluster_is_stopped_after_sigterm_mid_window(sandbox: Path, pg_cache_dir
         log.close()
     assert "interrupted by SIGTERM" in (tmp_path / "run.log").read_text()
     assert not [p for p in pids if psutil.pid_exists(p)], "postgres processes survived SIGTERM"
+
+
+@pytest.mark.benchmark_smoke
+def test_pin_to_cores_pins_server_backends_and_terminals(pg_cache_dir: Path, tmp_path: Path) -> None:
+    target = TpccTarget(warehouses=1, clients=2, cache_dir=str(pg_cache_dir), warmup_s=0, pin_to_cores=[0],
+                        results_dir=str(tmp_path / "results"))
+    target.pre_execute()
+    try:
+        pids = target.processes()
+        assert len(pids) >= 3
+        assert all(os.sched_getaffinity(pid) == {0} for pid in pids if psutil.pid_exists(pid))
+        terminals = [t.native_id for t in target.driver.terminals]  # type: ignore[union-attr]
+        assert terminals and all(os.sched_getaffinity(tid) == {0} for tid in terminals)
+        assert target.execute_window(0, 1.0).throughput > 0
+    finally:
+        target.cleanup()
+
+
+@pytest.mark.benchmark_smoke
+def test_terminals_reconnect_after_their_backends_are_killed(pg_cache_dir: Path, tmp_path: Path) -> None:
+    target = TpccTarget(warehouses=1, clients=2, cache_dir=str(pg_cache_dir), warmup_s=0,
+                        results_dir=str(tmp_path / "results"))
+    target.pre_execute()
+    try:
+        assert target.cluster is not None
+        killed: list[int] = []
+
+        def kill() -> None:
+            with target.cluster.connect() as conn:  # type: ignore[union-attr]
+                killed.append(conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                           "WHERE datname = %s", (target.dbname,)).fetchone()[0])
+
+        timer = threading.Timer(0.5, kill)  # in the middle of the window
+        timer.start()
+        hit = target.execute_window(0, 1.5)
+        timer.join()
+        assert killed == [2]
+        assert hit.extra_metrics["error_rate"] > 0
+        assert "57P01" in target.driver.errors() or "08006" in target.driver.errors()  # type: ignore[union-attr]
+        time.sleep(1.0)
+        after = target.execute_window(1, 1.5)
+        assert after.throughput > 0 and after.extra_metrics["error_rate"] == 0.0
+    finally:
+        target.cleanup()

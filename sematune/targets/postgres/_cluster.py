@@ -36,7 +36,7 @@ DEFAULT_SETTINGS: dict[str, str] = {
     "max_connections": "100",
 }
 #: Settings the manager owns (the loopback-only listener and the socket dir).
-_RESERVED = {"listen_addresses", "port", "unix_socket_directories"}
+RESERVED_SETTINGS = {"listen_addresses", "port", "unix_socket_directories"}
 _SUPERUSER = "postgres"
 _PR_SET_PDEATHSIG = 1
 _LIBC: Optional[ctypes.CDLL] = None
@@ -78,7 +78,7 @@ class PostgresCluster:
         self.log_file = self.root / "postgres.log"
         self.user = user
         merged = {**DEFAULT_SETTINGS, **{str(k): str(v) for k, v in (settings or {}).items()}}
-        reserved = sorted(_RESERVED & merged.keys())
+        reserved = sorted(RESERVED_SETTINGS & merged.keys())
         if reserved:
             raise TargetError(f"server_settings may not set {reserved}: the cluster manager owns them")
         self.settings = merged
@@ -90,6 +90,8 @@ class PostgresCluster:
         self._lock_fd: Optional[int] = None
         self._sock_dir: Optional[Path] = None
         self._tmp_sock = False
+        #: Whether this object ever launched the server (its log is then ours to keep).
+        self.started = False
 
     # -- locking ------------------------------------------------------------------------------
     def acquire(self, timeout_s: float = 600.0) -> None:
@@ -236,6 +238,7 @@ class PostgresCluster:
                     cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=self._env(),
                     cwd=self.root, start_new_session=True, preexec_fn=self._server_preexec(), **self._demote(),
                 )
+            self.started = True
             atexit.register(self.stop)
             try:
                 self._wait_ready()

@@ -155,5 +155,7 @@ def staged_for(install: PgInstall, uid: int, gid: int, stage_root: Path) -> PgIn
         done.write_text(str(install.bin_dir), encoding="utf-8")
     staged = PgInstall(dest_pkg / "pginstall" / "bin", install.version, embedded=True)
     if not usable_by(staged, uid, gid):
-        raise TargetError(f"user {uid} cannot reach the staged PostgreSQL copy in {stage_root}; check its parents' modes")
+        raise TargetError(
+            f"user {uid} cannot reach the staged PostgreSQL copy in {stage_root}; check its parents' modes"
+        )
     return staged

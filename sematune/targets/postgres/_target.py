@@ -17,8 +17,10 @@ from typing import Any, Mapping, Optional, Sequence
 from sematune.errors import ConfigError, TargetError
 from sematune.targets._process import ChildProcess, Completed, run_command
 from sematune.targets.base import Target
-from sematune.targets.postgres._cluster import PostgresCluster
-from sematune.targets.postgres._databases import clone_database, drop_database, drop_stale_clones, ensure_template, prewarm
+from sematune.targets.postgres._cluster import RESERVED_SETTINGS, PostgresCluster
+from sematune.targets.postgres._databases import (
+    clone_database, drop_database, drop_stale_clones, ensure_template, prewarm,
+)
 from sematune.targets.postgres._install import PgInstall, find_install, staged_for
 from sematune.targets.postgres._user import RunUser, resolve_run_user
 
@@ -77,7 +79,7 @@ class PostgresTarget(Target):
         for key, value in dict(server_settings or {}).items():
             if not str(key).replace("_", "").replace(".", "").isalnum() or value is None:
                 raise ConfigError(f"target.server_settings.{key}", f"not a PostgreSQL setting name/value: {value!r}")
-            if key in ("listen_addresses", "port", "unix_socket_directories"):
+            if key in RESERVED_SETTINGS:
                 raise ConfigError(f"target.server_settings.{key}", "is managed by SemaTune (loopback, free port)")
         self.pg_bin_dir = pg_bin_dir or None
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
@@ -120,7 +122,8 @@ class PostgresTarget(Target):
                 )
             for path in (self.cache_dir, self.cache_dir / install.key):
                 path.mkdir(parents=True, exist_ok=True)
-                path.chmod(path.stat().st_mode | 0o755)  # enterable whatever the umask
+                if path.stat().st_mode & 0o755 != 0o755:  # enterable whatever the umask
+                    path.chmod(path.stat().st_mode | 0o755)
             install = staged_for(install, self.run_user.uid, self.run_user.gid, self.cache_dir / "bin")
         self.install = install
         return PostgresCluster(
@@ -170,11 +173,11 @@ class PostgresTarget(Target):
             try:
                 cluster.stop()
             finally:
-                cluster.release()
                 self._keep_server_log(cluster)
+                cluster.release()
 
     def _keep_server_log(self, cluster: PostgresCluster) -> None:
-        if self._results_dir is None or not cluster.log_file.exists():
+        if self._results_dir is None or not cluster.started or not cluster.log_file.exists():
             return
         try:
             shutil.copyfile(cluster.log_file, self.results_dir / "postgres.log")

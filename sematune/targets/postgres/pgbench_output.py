@@ -75,7 +75,8 @@ class TransactionLog:
 
 def log_files(directory: Path, prefix: str) -> list[Path]:
     """pgbench writes ``<prefix>.<pid>`` for thread 0 and ``<prefix>.<pid>.<n>`` for the others."""
-    return sorted(p for p in Path(directory).glob(f"{prefix}.*") if re.fullmatch(rf"{re.escape(prefix)}\.\d+(\.\d+)?", p.name))
+    pattern = re.compile(rf"{re.escape(prefix)}\.\d+(\.\d+)?")
+    return sorted(p for p in Path(directory).glob(f"{prefix}.*") if pattern.fullmatch(p.name))
 
 
 def read_transaction_log(paths: Iterable[Path], *, with_retries: bool = False) -> TransactionLog:

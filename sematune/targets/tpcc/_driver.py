@@ -47,6 +47,9 @@ _SQL = (
     b"SELECT tpcc_stock_level($1::int, $2::int)",
 )
 
+_NAMES = tuple(b"t%d" % kind for kind in range(len(_SQL)))
+_TUPLES_OK = 2  # psycopg.pq.ExecStatus.TUPLES_OK (libpq's PGRES_TUPLES_OK)
+
 Record = tuple[int, int, int, int, int]
 
 
@@ -111,22 +114,26 @@ class _Terminal(threading.Thread):
 
         self.conn = psycopg.connect(self.driver.conninfo, autocommit=True)
         pgconn = self.conn.pgconn
-        for kind, sql in enumerate(_SQL):
-            res = pgconn.prepare(b"t%d" % kind, sql)
+        for name, sql in zip(_NAMES, _SQL):
+            res = pgconn.prepare(name, sql)
             if res.error_message:
-                raise TargetError(f"preparing {TX_TYPES[kind]} failed: {res.error_message.decode(errors='replace')}")
+                raise TargetError(f"preparing {sql.decode()} failed: {res.error_message.decode(errors='replace')}")
 
     def _execute(self, kind: int) -> tuple[int, int]:
         """Run one transaction with retries; returns (outcome, retries)."""
+        import psycopg
         from psycopg import pq
 
         assert self.conn is not None
         pgconn = self.conn.pgconn
-        name, params = b"t%d" % kind, self.params[kind]
+        name, params = _NAMES[kind], self.params[kind]
         retries = 0
         while True:
-            res = pgconn.exec_prepared(name, params)
-            if res.status == pq.ExecStatus.TUPLES_OK:
+            try:
+                res = pgconn.exec_prepared(name, params)  # libpq, GIL released while waiting
+            except psycopg.Error as exc:  # could not even send: the connection is gone
+                raise ConnectionError(str(exc)) from exc
+            if res.status == _TUPLES_OK:
                 if kind == 0 and res.get_value(0, 0) == b"0":
                     return ROLLBACK, retries
                 return COMMIT, retries

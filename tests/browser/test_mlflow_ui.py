@@ -1,0 +1,104 @@
+"""The MLflow UI, in headless Chromium, shows a sweep's parent run, its children and the report.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``, ``/usr/bin/chromedriver``)
+and selenium; screenshots go to ``test-artifacts/browser/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.tracking.servers import mlflow_server
+from tests.tracking.test_sweep import QUICK, client_for, sweep_runs
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+# the network is closed: no first-run, sync, component or background fetches
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1600,1000"]
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail("needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in [*FLAGS, f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-', dir=tmp_path)}"]:
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(120)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for_text(driver, text: str, timeout_s: float = 90) -> None:
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if text in driver.find_element(By.TAG_NAME, "body").text:
+            return
+        time.sleep(0.5)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "timeout.png"))
+    raise AssertionError(f"{text!r} not shown within {timeout_s:.0f}s; page: "
+                         f"{driver.find_element(By.TAG_NAME, 'body').text[-1500:]}")
+
+
+@pytest.mark.slow
+def test_mlflow_ui_shows_parent_children_and_report(cli, sandbox: Path, browser, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    res = cli("-m", *QUICK, "tuner=fixed,random", "seed=1", f"host_root={sandbox}")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    client = client_for(cli.cwd)
+    parent, children = sweep_runs(client)
+    exp_id, pid = parent.info.experiment_id, parent.info.run_id
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    with mlflow_server(f"sqlite:///{cli.cwd / 'mlflow.db'}", cli.cwd, command="ui") as url:
+        browser.get(f"{url}/#/experiments/{exp_id}/runs")
+        wait_for_text(browser, parent.info.run_name)
+        for child in children:  # nested: hidden until the parent row is expanded
+            assert child.info.run_name not in browser.find_element(By.TAG_NAME, "body").text
+        expand = browser.find_element(
+            By.XPATH, f"//a[contains(@href, '/runs/{pid}')]/ancestor::div[@role='gridcell']//button")
+        expand.click()
+        for child in children:
+            wait_for_text(browser, child.info.run_name, 30)
+        browser.save_screenshot(str(ARTIFACTS / "experiment_runs.png"))
+
+        browser.get(f"{url}/#/experiments/{exp_id}/runs/{pid}/artifacts")
+        wait_for_text(browser, "report")
+        browser.find_element(By.XPATH, "//*[normalize-space(text())='report']").click()
+        wait_for_text(browser, "report.html", 30)
+        for name in ("comparison_bars.png", "objective_per_window.png", "knobs_best_synthetic.png", "report.md"):
+            assert name in browser.find_element(By.TAG_NAME, "body").text
+        browser.find_element(By.XPATH, "//*[normalize-space(text())='report.html']").click()
+        deadline = time.monotonic() + 60
+        shown = ""
+        while time.monotonic() < deadline and "geo-mean" not in shown:
+            time.sleep(0.5)
+            frames = browser.find_elements(By.TAG_NAME, "iframe")
+            if frames:
+                browser.switch_to.frame(frames[0])
+                shown = browser.find_element(By.TAG_NAME, "body").text
+                images = browser.find_elements(By.TAG_NAME, "img")
+                browser.switch_to.default_content()
+        browser.save_screenshot(str(ARTIFACTS / "parent_run_report.png"))
+    assert "SemaTune sweep" in shown and "geo-mean" in shown and "vs fixed" in shown, shown[:2000]
+    assert len(images) == 3  # the report's plots, inlined
