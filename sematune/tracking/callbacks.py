@@ -98,8 +98,9 @@ class MlflowSweepCallback(Callback):
 
     The parent run id reaches the jobs through ``$SEMATUNE_MLFLOW_PARENT_RUN_ID`` (inherited by
     local and joblib workers) and through ``<sweep dir>/mlflow_parent_run_id`` (for launchers
-    that start jobs elsewhere on a shared filesystem). Hydra skips ``on_multirun_end`` when a
-    job failed, so the same closing step is also registered with :mod:`atexit`.
+    that start jobs elsewhere on a shared filesystem). Hydra skips ``on_multirun_end`` when the
+    sweep itself aborts (an exception, Ctrl-C between jobs), so the closing step is also
+    registered with :mod:`atexit` and then marks the parent run FAILED.
     """
 
     def __init__(self) -> None:
@@ -114,21 +115,25 @@ class MlflowSweepCallback(Callback):
         return bool(tracking is not None and tracking.get("enabled", True))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from sematune.tracking.resume import check_sweep_name, find_parent, reopen_parent
+
+        try:
+            name = check_sweep_name(config.get("sweep_name"))
+        except ConfigError as exc:  # Hydra would turn an exception into a warning and run the jobs
+            print(f"config error: {exc}", file=sys.stderr)
+            raise SystemExit(exc.exit_code) from None
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         self._open = True
         atexit.register(self._close, "FAILED")
         if not self._enabled(config):
             return
-        from sematune.tracking.resume import check_sweep_name, find_parent, reopen_parent
-
         tracking = config.tracking
         self.tracker = MlflowTracker(tracking.tracking_uri, tracking.experiment, async_logging=False, parent_run_id="")
         self.tracker.parent_run_id = None
         client = self.tracker.client
         experiment_id = self.tracker.experiment_id()
         overrides = _task_overrides(config)
-        name = check_sweep_name(config.get("sweep_name"))
         key = sweep_key(overrides)
         tags = {
             "sematune.kind": "sweep",

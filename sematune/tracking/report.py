@@ -281,7 +281,8 @@ def _labels(runs: Sequence[JobRun]) -> dict[str, tuple[str, str]]:
 
 
 def _bootstrap(
-    arm_scores: Sequence[float], base_scores: Sequence[float], goal: Optional[str], n_boot: int, rng: np.random.Generator
+    arm_scores: Sequence[float], base_scores: Sequence[float], goal: Optional[str], n_boot: int,
+    rng: np.random.Generator,
 ) -> Optional[np.ndarray]:
     """Replicates of r (resampling seeds on both sides); ``None`` when a side has < 2 runs."""
     if len(arm_scores) < 2 or len(base_scores) < 2 or n_boot <= 0:
@@ -386,7 +387,8 @@ def build_report(
                           baseline_runs=len(base_scores))
         report.targets.append(info)
         if base_arm is None:
-            report.notes.append(f"{target}: no `{baseline_tuner}` runs in this sweep; relative scores are not available")
+            report.notes.append(f"{target}: no `{baseline_tuner}` runs in this sweep; "
+                                "relative scores are not available")
         elif baseline is None:
             report.notes.append(f"{target}: every `{baseline_tuner}` run failed or has no stable window; "
                                 "relative scores are not available")

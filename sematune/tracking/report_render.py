@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 from sematune.tracking.report import Cell, GeoMean, SweepReport, TokenTotals
 
 DASH = "—"
+PROBLEM_HEADER = ["target", "tuner", "seed", "status", "why", "run"]
 
 
 def fmt_num(value: Optional[float], digits: int = 4) -> str:
@@ -91,8 +92,8 @@ def objectives(report: SweepReport) -> str:
 
 def problem_runs(report: SweepReport) -> list[list[str]]:
     """Runs that do not count, with why."""
-    return [[r.target, r.arm, DASH if r.seed is None else str(r.seed), r.status, r.note or "", r.run_id or r.run_dir or ""]
-            for r in report.runs if not r.counted]
+    return [[r.target, r.arm, DASH if r.seed is None else str(r.seed), r.status, r.note or "",
+             r.run_id or r.run_dir or ""] for r in report.runs if not r.counted]
 
 
 # -- terminal -------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def to_markdown(report: SweepReport, images: Sequence[tuple[str, str]]) -> str:
              "", f"Objectives: {objectives(report)}", "", _md_table(header, rows), ""]
     problems = problem_runs(report)
     if problems:
-        parts += ["## Runs not counted", "", _md_table(["target", "tuner", "seed", "status", "why", "run"], problems), ""]
+        parts += ["## Runs not counted", "", _md_table(PROBLEM_HEADER, problems), ""]
     if report.notes:
         parts += ["## Notes", "", *[f"- {n}" for n in report.notes], ""]
     parts += ["## Plots", ""]
@@ -176,7 +177,7 @@ def to_html(report: SweepReport, images: Sequence[tuple[str, str]], folder: Path
              f"<p>Source: {src}</p>", f"<p>Objectives: {esc(objectives(report))}</p>", _html_table(header, rows)]
     problems = problem_runs(report)
     if problems:
-        parts += ["<h2>Runs not counted</h2>", _html_table(["target", "tuner", "seed", "status", "why", "run"], problems)]
+        parts += ["<h2>Runs not counted</h2>", _html_table(PROBLEM_HEADER, problems)]
     if report.notes:
         parts += ["<h2>Notes</h2><ul>", *[f"<li class='note'>{esc(n)}</li>" for n in report.notes], "</ul>"]
     parts.append("<h2>Plots</h2>")

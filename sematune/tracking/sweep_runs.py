@@ -99,7 +99,7 @@ def _complete(found: Sequence[JobRun], sweep_overrides: Sequence[str]) -> list[J
         elif all(j.key != key for j in jobs):
             jobs.append(JobRun(key=key, overrides=tuple(overrides), status="MISSING", note="no run found"))
     jobs.extend(by_key.values())
-    common = {attr: {getattr(j, attr) for j in found if getattr(j, attr) is not None} for attr in ("target", "tuner", "metric", "goal")}
+    common = {attr: {getattr(j, attr) for j in found if getattr(j, attr) is not None} for attr in ("target", "tuner")}
     for job in jobs:
         if job.status != "MISSING":
             continue

@@ -11,24 +11,44 @@ search whose budget (random challengers, local-search starts and steps) comes fr
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Optional
 
 from sematune._imports import optional_import
 from sematune.tuners._learning import check, is_int
 
 
+#: Knob count above which the acquisition search gets the small budget (its cost grows with knobs).
+LARGE_SPACE = 16
+#: (challengers, local_search_iterations, local_search_max_steps) for small and large knob sets.
+SMALL_SPACE_BUDGET = (1000, 5, 20)
+LARGE_SPACE_BUDGET = (300, 3, 10)
+
+
 @dataclass(frozen=True)
 class SmacBudget:
-    """Surrogate size and acquisition-search budget (validated; keys are ``tuner.<field>``)."""
+    """Surrogate size and acquisition-search budget (validated; keys are ``tuner.<field>``).
+
+    ``None`` search settings are filled from the knob count: sampling and neighbourhoods cost
+    time in proportion to the knobs, so above :data:`LARGE_SPACE` knobs the search is smaller
+    (measured in ``benchmarks/tuners_regret.py``: under a second per suggestion at 54 knobs).
+    """
 
     n_trees: int = 10
-    challengers: int = 1000
-    local_search_iterations: int = 5
-    local_search_max_steps: int = 20
+    challengers: Optional[int] = None
+    local_search_iterations: Optional[int] = None
+    local_search_max_steps: Optional[int] = None
 
     def __post_init__(self) -> None:
         for key, value in asdict(self).items():
-            check(key, is_int(value) and value >= 1, f"must be an integer >= 1, got {value!r}")
+            check(key, value is None or (is_int(value) and value >= 1),
+                  f"must be null or an integer >= 1, got {value!r}")
+
+    def for_space(self, knobs: int) -> "SmacBudget":
+        """This budget with every ``None`` filled in for a space of ``knobs`` knobs."""
+        auto = LARGE_SPACE_BUDGET if knobs > LARGE_SPACE else SMALL_SPACE_BUDGET
+        given = (self.challengers, self.local_search_iterations, self.local_search_max_steps)
+        filled = [a if g is None else g for g, a in zip(given, auto)]
+        return SmacBudget(self.n_trees, *filled)
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)

@@ -47,9 +47,9 @@ class BayesianTuner(LearningTuner):
         n_initial: int = 5,
         random_probability: float = 0.1,
         n_trees: int = 10,
-        challengers: int = 1000,
-        local_search_iterations: int = 5,
-        local_search_max_steps: int = 20,
+        challengers: Optional[int] = None,
+        local_search_iterations: Optional[int] = None,
+        local_search_max_steps: Optional[int] = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -57,7 +57,8 @@ class BayesianTuner(LearningTuner):
         check("n_initial", is_int(n_initial) and n_initial >= 0, f"must be an integer >= 0, got {n_initial!r}")
         check("random_probability", is_number(random_probability) and 0 <= random_probability <= 1,
               f"must be a probability in [0, 1], got {random_probability!r}")
-        budget = SmacBudget(n_trees, challengers, local_search_iterations, local_search_max_steps)
+        budget = SmacBudget(n_trees, challengers, local_search_iterations, local_search_max_steps).for_space(
+            len(self.space))
         self.settings = {"n_trials": n_trials, "n_initial": n_initial,
                          "random_probability": float(random_probability), **budget.describe()}
         smac = optional_import("smac", "bayesian")

@@ -54,9 +54,9 @@ class MlosTuner(LearningTuner):
         max_unique_values_per_param: Optional[int] = 10000,
         fast_model: bool = True,
         n_trees: int = 10,
-        challengers: int = 1000,
-        local_search_iterations: int = 5,
-        local_search_max_steps: int = 20,
+        challengers: Optional[int] = None,
+        local_search_iterations: Optional[int] = None,
+        local_search_max_steps: Optional[int] = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -78,7 +78,8 @@ class MlosTuner(LearningTuner):
                   max_unique_values_per_param is None or (is_int(max_unique_values_per_param)
                                                           and max_unique_values_per_param >= 2),
                   f"must be null or an integer >= 2, got {max_unique_values_per_param!r}")
-        budget = SmacBudget(n_trees, challengers, local_search_iterations, local_search_max_steps)
+        searched = num_low_dims if adapter == "llamatune" else len(self.space)  # the optimizer's dimensions
+        budget = SmacBudget(n_trees, challengers, local_search_iterations, local_search_max_steps).for_space(searched)
         self.optimizer_name = optimizer.lower()
         self.adapter_name = adapter
         self.settings: dict[str, Any] = {

@@ -129,7 +129,7 @@ def test_failed_and_missing_are_shown_as_such_never_as_zero(report, tmp_path: Pa
 
 
 def test_no_baseline_runs_means_no_relative_scores() -> None:
-    runs = [JobRun(key=job_key([f"tuner=smart", f"seed={s}"]), overrides=("tuner=smart", f"seed={s}"),
+    runs = [JobRun(key=job_key(["tuner=smart", f"seed={s}"]), overrides=("tuner=smart", f"seed={s}"),
                    status="FINISHED", target="alpha", tuner="smart", seed=s, metric="throughput", goal="maximize",
                    records=records("alpha", [100, 90, 130, 130, 134], None)) for s in (1, 2)]
     report = build_report(runs)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
 
 QUICK = ["target=synthetic", "experiment=quick", "target.window_time_scale=0.05"]
 REPORT_FILES = {"report.html", "report.md", "report.json", "comparison_bars.png", "objective_per_window.png",

@@ -103,9 +103,8 @@ def learned_signal(name: str, tuner, base: dict[str, Value], moved: dict[str, Va
         scores = tuner._opt.get_observations().scores["score"].tolist()
         return scores[0] - scores[1]  # mlos minimises score = -reward
     if name == "qlearning":
-        [(knob, value)] = proposal.items()  # one knob per window
-        k = tuner.grid.names.index(knob)
-        return tuner.q[k][tuner.grid.position(base)[k]][tuner.grid.index(k, value)]
+        assert len(proposal) == 1  # one knob per window
+        return tuner.value(tuner.grid.position(moved))  # the baseline's value is 0
     if name == "dqn":
         return tuner.replay[-1][2]  # the transition's reward, relative to the baseline
     raise AssertionError(name)
