@@ -95,7 +95,7 @@ def run(cfg: DictConfig) -> int:
         components,
         hydra_cfg.runtime.output_dir,
         run_name=run_name,
-        params=flatten(plain),
+        params={**flatten(plain), **flatten(components.tuner.describe(), "tuner_settings.")},
         tags={**run_tags(components, choices), "hydra.job.num": str(hydra_cfg.job.get("num", 0)),
               "overrides": " ".join(hydra_cfg.overrides.task), **job_tags(list(hydra_cfg.overrides.task))},
         resolved_config=OmegaConf.to_yaml(cfg, resolve=True),

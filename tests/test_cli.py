@@ -71,7 +71,7 @@ def test_unavailable_knobs_are_listed_or_dropped(cli, sandbox: Path) -> None:
               "tracking.enabled=false")
     assert out.returncode == 2
     assert "2 knob(s) unavailable" in out.stderr and "somaxconn" in out.stderr and "tcp_sack" in out.stderr
-    out = cli("osparam=[vm_swappiness,somaxconn]", "target=synthetic", "osparam_skip_unavailable=true",
+    out = cli("osparam=[vm_swappiness,somaxconn]", "target=synthetic", "tuner=random", "osparam_skip_unavailable=true",
               f"host_root={sandbox}",
               "experiment=quick", "loop.tuning_windows=1", "loop.stable_windows=0", "tracking.enabled=false",
               "target.window_time_scale=0")

@@ -16,7 +16,6 @@ from typing import Any, Optional
 from sematune._imports import optional_import
 from sematune.tuners._learning import check, is_int
 
-
 #: Knob count above which the acquisition search gets the small budget (its cost grows with knobs).
 LARGE_SPACE = 16
 #: (challengers, local_search_iterations, local_search_max_steps) for small and large knob sets.
@@ -47,7 +46,7 @@ class SmacBudget:
         """This budget with every ``None`` filled in for a space of ``knobs`` knobs."""
         auto = LARGE_SPACE_BUDGET if knobs > LARGE_SPACE else SMALL_SPACE_BUDGET
         given = (self.challengers, self.local_search_iterations, self.local_search_max_steps)
-        filled = [a if g is None else g for g, a in zip(given, auto)]
+        filled = [a if g is None else g for g, a in zip(given, auto, strict=True)]
         return SmacBudget(self.n_trees, *filled)
 
     def describe(self) -> dict[str, Any]:

@@ -142,7 +142,7 @@ class MlosTuner(LearningTuner):
         config = pd.Series(values, dtype=object)
         with warnings.catch_warnings():  # both are expected here: repeats carry the mean score, and
             # llamatune maps unsuggested windows (the baseline, read-back values) back approximately
-            warnings.filterwarnings("ignore", message=".*(already registered|not previously suggested)")
+            warnings.filterwarnings("ignore", message="(?s).*(already registered|not previously suggested)")
             self._opt.register(observations=self._data.Observation(config=config, score=pd.Series({_SCORE: cost})))
 
     def suggest_parameters(

@@ -40,8 +40,8 @@ def test_missing_extra_is_a_one_line_config_error(cli, sandbox: Path, tmp_path: 
     shadow = tmp_path / "shadow" / "smac"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('No module named smac (hidden by the test)')\n")
-    result = cli("tuner=bayesian", "target=synthetic", f"host_root={sandbox}", "experiment=quick", "tracking.enabled=false",
-                 "probes=false", env={"PYTHONPATH": str(shadow.parent)})
+    result = cli("tuner=bayesian", "target=synthetic", f"host_root={sandbox}", "experiment=quick",
+                 "tracking.enabled=false", "probes=false", env={"PYTHONPATH": str(shadow.parent)})
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in (result.stderr + result.stdout).splitlines() if "config error" in line]
     assert len(errors) == 1 and "tuner" in errors[0] and "pip install 'sematune[bayesian]'" in errors[0]

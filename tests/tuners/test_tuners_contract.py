@@ -9,7 +9,7 @@ import pytest
 from sematune.errors import ConfigError
 from sematune.osparams import ParameterSpace
 from sematune.osparams.base import Value
-from tests.tuners.conftest import TUNERS, feed, objective_of, observation, tuner_class
+from tests.tuners.support import TUNERS, feed, objective_of, observation, tuner_class
 
 NAMES = list(TUNERS)
 #: Small budgets so the model-based tuners get past their initial design within a short feed.
