@@ -44,7 +44,7 @@ def start(cwd: Path, state_dir: Path, root: Path, *extra: str) -> subprocess.Pop
     env = {**os.environ, "SEMATUNE_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
     args = [sys.executable, "-m", "sematune", "target=synthetic", "tuner=fixed", KNOBS, CHANGES,
             f"host_root={root}", "osparam_skip_unavailable=true", "loop.tuning_windows=3", "loop.stable_windows=0",
-            "loop.settle_seconds=0", "loop.window_seconds=30", "tracking.enabled=false", *extra]
+            "loop.settle_seconds=0", "loop.window_seconds=4", "tracking.enabled=false", *extra]
     return subprocess.Popen(args, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import fcntl
 import logging
 import os
 import shutil
@@ -23,6 +22,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import psutil
 
+from sematune.engine.lock import LockBusy, PidLock
 from sematune.errors import TargetError
 from sematune.targets._process import free_port
 from sematune.targets.postgres._install import PgInstall
@@ -87,7 +87,7 @@ class PostgresCluster:
         self.port: Optional[int] = None
         self.host = "127.0.0.1"
         self._proc: Optional[subprocess.Popen[bytes]] = None
-        self._lock_fd: Optional[int] = None
+        self._lock = PidLock(self.root / "cluster.lock")
         self._sock_dir: Optional[Path] = None
         self._tmp_sock = False
         #: Whether this object ever launched the server (its log is then ours to keep).
@@ -96,36 +96,16 @@ class PostgresCluster:
     # -- locking ------------------------------------------------------------------------------
     def acquire(self, timeout_s: float = 600.0) -> None:
         """Take the cluster's lock (waits up to ``timeout_s`` for another run to finish)."""
-        if self._lock_fd is not None:
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / "cluster.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-                    os.close(fd)
-                    raise TargetError(
-                        f"the PostgreSQL cluster in {self.root} is in use by pid {holder} (waited {timeout_s:.0f} s); "
-                        "wait for that run, or point target.cache_dir elsewhere"
-                    ) from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._lock_fd = fd
+        try:
+            self._lock.acquire(timeout_s)
+        except LockBusy as busy:
+            raise TargetError(
+                f"the PostgreSQL cluster in {self.root} is in use by pid {busy.holder} (waited {timeout_s:.0f} s); "
+                "wait for that run, or point target.cache_dir elsewhere"
+            ) from None
 
     def release(self) -> None:
-        if self._lock_fd is not None:
-            fd, self._lock_fd = self._lock_fd, None
-            try:
-                os.ftruncate(fd, 0)
-            finally:
-                os.close(fd)  # closing drops the flock
+        self._lock.release()
 
     # -- process plumbing -----------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
