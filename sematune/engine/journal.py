@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 JOURNAL_NAME = "journal.json"
+#: Passes over the files that still differ from their original bytes.
+RESTORE_PASSES = 3
 
 
 def default_state_dir(host: Host) -> Path:
@@ -136,21 +138,28 @@ class HostJournal:
         if self.data is None:
             raise HostSafetyError("nothing captured")
         attempted_at = _now()
-        results = []
-        write_errors = []
+        status = {entry["path"]: "unchanged" for entry in self.data["entries"]}
+        errors: dict[str, dict[str, str]] = {}
+        # Reverse order first; then retry what still differs, because one knob can constrain another
+        # (e.g. a queue's nr_requests is capped until its I/O scheduler is back).
+        for _ in range(RESTORE_PASSES):
+            errors = {}
+            for entry in reversed(self.data["entries"]):
+                path = entry["path"]
+                try:
+                    if self.host.read_bytes(path) != base64.b64decode(entry["original"]):
+                        self.host.write_bytes(path, base64.b64decode(entry["payload"]))
+                        status[path] = "restored"
+                    elif status[path] == "failed":  # put back by a side effect of a later write
+                        status[path] = "restored"
+                except (OSError, HostSafetyError) as exc:
+                    status[path] = "failed"
+                    errors[path] = {"path": path, "knob": entry["knob"], "error": str(exc)}
+            if not errors:
+                break
+        write_errors = list(errors.values())
+        results = [{"path": e["path"], "knob": e["knob"], "status": status[e["path"]]} for e in self.data["entries"]]
         mismatches = []
-        for entry in reversed(self.data["entries"]):
-            path = entry["path"]
-            original = base64.b64decode(entry["original"])
-            status = "unchanged"
-            try:
-                if self.host.read_bytes(path) != original:
-                    self.host.write_bytes(path, base64.b64decode(entry["payload"]))
-                    status = "restored"
-            except (OSError, HostSafetyError) as exc:
-                status = "failed"
-                write_errors.append({"path": path, "knob": entry["knob"], "error": str(exc)})
-            results.append({"path": path, "knob": entry["knob"], "status": status})
         # Verify after every write: later writes can undo earlier ones (side effects).
         for entry in self.data["entries"]:
             try:
@@ -182,7 +191,7 @@ class HostJournal:
             "write_errors": write_errors,
             "byte_mismatches": mismatches,
             "unmounted": unmounted,
-            "entries": list(reversed(results)),
+            "entries": results,
         }
         if verified:
             self.path.unlink(missing_ok=True)

@@ -37,6 +37,7 @@ class BlockQueue(OsParam):
             raise ConfigError(f"osparam.{name}.attribute", f"{attribute!r} is not a queue attribute name")
         self.attribute = attribute
         self.devices_spec = devices
+        self._devices: list[str] | None = None
         self.bracketed = attribute == "scheduler"
         if self.bracketed:
             kwargs["dtype"] = "str"
@@ -47,6 +48,12 @@ class BlockQueue(OsParam):
             self.restrict_choices(bracketed_options(self.host.read_text(files[0])), configured)
 
     def devices(self) -> list[str]:
+        """The selected devices (found once; the set of disks does not change during a run)."""
+        if self._devices is None:
+            self._devices = self._find_devices()
+        return self._devices
+
+    def _find_devices(self) -> list[str]:
         if self.devices_spec != "auto":
             devs = [self.devices_spec] if isinstance(self.devices_spec, str) else list(self.devices_spec)
             for dev in devs:

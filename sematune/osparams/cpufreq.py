@@ -36,6 +36,7 @@ class Cpufreq(OsParam):
             raise ConfigError(f"osparam.{name}.attribute", f"{attribute!r} is not one of {_ATTRIBUTES}")
         self.attribute = attribute
         self.cpus_spec = cpus
+        self._files: list[str] | None = None
         if attribute in _OFFERED:
             kwargs["dtype"] = "str"
         super().__init__(name, **kwargs)
@@ -51,6 +52,11 @@ class Cpufreq(OsParam):
         return self.host.read_text(path).split() if self.host.exists(path) else []
 
     def files(self) -> list[str]:
+        if self._files is None:
+            self._files = self._find_files()
+        return self._files
+
+    def _find_files(self) -> list[str]:
         wanted = set(parse_cpu_list(self.cpus_spec) if self.cpus_spec is not None else online_cpus(self.host))
         paths = []
         for policy in self.host.glob("/sys/devices/system/cpu/cpufreq/policy*"):

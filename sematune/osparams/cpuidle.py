@@ -43,6 +43,7 @@ class CpuidleStateLimit(OsParam):
 
     def __init__(self, name: str, *, cpus: str | Sequence[int] | None = None, **kwargs: Any) -> None:
         self.cpus_spec = cpus
+        self._state_dirs: dict[int, list[str]] = {}
         super().__init__(name, choices=["?"], dtype="str", **kwargs)
         names = self.state_names()
         if names:
@@ -52,21 +53,20 @@ class CpuidleStateLimit(OsParam):
         return parse_cpu_list(self.cpus_spec) if self.cpus_spec is not None else online_cpus(self.host)
 
     def _states(self, cpu: int) -> list[str]:
-        return self.host.glob(f"/sys/devices/system/cpu/cpu{cpu}/cpuidle/state[0-9]*")
+        """``cpuN/cpuidle/stateK`` directories, shallowest first (found once per CPU)."""
+        if cpu not in self._state_dirs:
+            found = self.host.glob(f"/sys/devices/system/cpu/cpu{cpu}/cpuidle/state[0-9]*")
+            self._state_dirs[cpu] = sorted(found, key=lambda p: int(p.rsplit("state", 1)[1]))
+        return self._state_dirs[cpu]
 
     def state_names(self) -> list[str]:
         cpus = self.cpus()
         if not cpus:
             return []
-        states = sorted(self._states(cpus[0]), key=lambda p: int(p.rsplit("state", 1)[1]))
-        return [self.host.read_text(f"{s}/name").strip() for s in states]
+        return [self.host.read_text(f"{s}/name").strip() for s in self._states(cpus[0])]
 
     def files(self) -> list[str]:
-        paths: list[str] = []
-        for cpu in self.cpus():
-            states = sorted(self._states(cpu), key=lambda p: int(p.rsplit("state", 1)[1]))
-            paths.extend(f"{s}/disable" for s in states)
-        return paths
+        return [f"{s}/disable" for cpu in self.cpus() for s in self._states(cpu)]
 
     def probe(self) -> str | None:
         if not self.state_names():
@@ -74,21 +74,17 @@ class CpuidleStateLimit(OsParam):
         return super().probe()
 
     def read(self) -> Value:
-        names = self.state_names()
-        cpu = self.cpus()[0]
-        states = sorted(self._states(cpu), key=lambda p: int(p.rsplit("state", 1)[1]))
+        names = list(self.domain.choices or ())
         deepest = names[0]
-        for name, state in zip(names, states):
+        for name, state in zip(names, self._states(self.cpus()[0])):
             if self.host.read_text(f"{state}/disable").strip() == "0":
                 deepest = name
         return deepest
 
     def write(self, value: Value) -> None:
-        names = self.state_names()
-        limit = names.index(str(value))
+        limit = list(self.domain.choices or ()).index(str(value))
         for cpu in self.cpus():
-            states = sorted(self._states(cpu), key=lambda p: int(p.rsplit("state", 1)[1]))
-            for index, state in enumerate(states):
+            for index, state in enumerate(self._states(cpu)):
                 self.host.write_bytes(f"{state}/disable", b"1" if index > limit else b"0")
 
     def read_each(self) -> dict[str, Value]:

@@ -56,6 +56,10 @@ class Host:
                 f"`python -m sematune.osparams.sandbox {root}`)",
             )
         self.root = Path(os.path.realpath(root_path))
+        self._real = self.root == Path("/")
+        self._prefix = "" if self._real else str(self.root)
+        #: host path → resolved local path, for paths already checked against the allow-list.
+        self._checked: dict[str, str] = {}
         self.allowed_paths = tuple(allowed_paths) if allowed_paths else DEFAULT_ALLOWED_PATHS
         for pattern in self.allowed_paths:
             if not pattern.startswith("/") or ".." in PurePosixPath(pattern).parts:
@@ -64,7 +68,7 @@ class Host:
     @property
     def is_real(self) -> bool:
         """True when this is the real host (``host_root=/``)."""
-        return self.root == Path("/")
+        return self._real
 
     def __repr__(self) -> str:
         return f"Host(root={str(self.root)!r})"
@@ -72,12 +76,14 @@ class Host:
     # -- path mapping ------------------------------------------------------------------------
     def path(self, host_path: str | PurePosixPath) -> Path:
         """The local path of a host path (no resolution, no checks)."""
-        text = str(host_path)
+        return Path(self._local(str(host_path)))
+
+    def _local(self, text: str) -> str:
         if not text.startswith("/"):
             raise HostSafetyError(f"host path {text!r} is not absolute")
-        if ".." in PurePosixPath(text).parts:
+        if ".." in text.split("/"):
             raise HostSafetyError(f"host path {text!r} contains '..'")
-        return self.root / text.lstrip("/") if not self.is_real else Path(text)
+        return self._prefix + text
 
     def host_path(self, local: Path) -> str:
         """Inverse of :meth:`path` for a path inside the root."""
@@ -87,7 +93,7 @@ class Host:
         return "/" + rel.as_posix()
 
     def exists(self, host_path: str) -> bool:
-        return self.path(host_path).exists()
+        return os.path.exists(self._local(host_path))
 
     def glob(self, pattern: str) -> list[str]:
         """Host paths matching a glob pattern, sorted."""
@@ -98,14 +104,20 @@ class Host:
 
     def resolve_for_write(self, host_path: str) -> Path:
         """Resolve symlinks and check the result stays under the root and is allow-listed."""
-        local = self.path(host_path)
-        resolved = Path(os.path.realpath(local))
+        return Path(self._resolve_for_write(host_path))
+
+    def _resolve_for_write(self, host_path: str) -> str:
+        cached = self._checked.get(host_path)
+        if cached is not None:
+            return cached
+        resolved = Path(os.path.realpath(self._local(host_path)))
         if not self.is_real and self.root not in resolved.parents and resolved != self.root:
             raise HostSafetyError(f"{host_path} resolves outside host_root ({resolved})")
         resolved_host = self.host_path(resolved)
         if not any(fnmatch.fnmatchcase(resolved_host, pat) for pat in self.allowed_paths):
             raise HostSafetyError(f"refusing to write {host_path} (resolves to {resolved_host}): not on the allow-list")
-        return resolved
+        self._checked[host_path] = str(resolved)
+        return str(resolved)
 
     def check_allowed(self, host_path: str) -> None:
         """Raise :class:`ConfigError` when a knob's file could never be written."""
@@ -116,7 +128,7 @@ class Host:
 
     # -- raw I/O ----------------------------------------------------------------------------
     def read_bytes(self, host_path: str) -> bytes:
-        with open(self.path(host_path), "rb") as fh:
+        with open(self._local(host_path), "rb", buffering=0) as fh:
             return fh.read()
 
     def read_text(self, host_path: str) -> str:
@@ -128,9 +140,9 @@ class Host:
         On a ``host_root`` tree a bracketed choice file (``a [b] c``) behaves like sysfs: writing
         one of its words moves the brackets instead of replacing the text.
         """
-        target = self.resolve_for_write(host_path)
+        target = self._resolve_for_write(host_path)
         if not self.is_real:
-            data = _emulate_choice_file(target, data)
+            data = _emulate_choice_file(Path(target), data)
         # O_TRUNC matters on a host_root tree; kernel files ignore it.
         flags = os.O_WRONLY | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(target, flags)
@@ -142,4 +154,4 @@ class Host:
             os.close(fd)
 
     def writable(self, host_path: str) -> bool:
-        return os.access(self.path(host_path), os.W_OK)
+        return os.access(self._local(host_path), os.W_OK)

@@ -111,3 +111,29 @@ def test_host_lock_refuses_a_second_holder(tmp_path: Path) -> None:
         assert "another SemaTune run" in str(err.value)
     with HostLock(tmp_path):
         pass
+
+
+def test_restore_retries_writes_that_depend_on_another_knob(sandbox: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like nr_requests, which the kernel caps until the I/O scheduler is back: a second pass wins."""
+    host = Host(sandbox)
+    before = snapshot(sandbox)
+    swappiness = Sysctl("vm_swappiness", host=host, key="vm.swappiness", low=0, high=100)
+    ratio = Sysctl("vm_dirty_ratio", host=host, key="vm.dirty_ratio", low=1, high=80)
+    space = ParameterSpace([swappiness, ratio])  # restore order: dirty_ratio, then swappiness
+    journal = HostJournal(tmp_path / "s", host)
+    journal.capture(space)
+    space.apply({"vm_swappiness": 3, "vm_dirty_ratio": 50})
+    real_write = Host.write_bytes
+
+    def constrained(self: Host, path: str, data: bytes) -> None:
+        if path.endswith("dirty_ratio") and (sandbox / "proc/sys/vm/swappiness").read_text().strip() == "3":
+            raise OSError(22, "Invalid argument")
+        real_write(self, path, data)
+
+    monkeypatch.setattr(Host, "write_bytes", constrained)
+    report = journal.restore()
+    assert report["restore_status"] == "PASS" and report["verify_status"] == "PASS", report
+    assert {e["knob"]: e["status"] for e in report["entries"]} == {"vm_swappiness": "restored",
+                                                                   "vm_dirty_ratio": "restored"}
+    assert snapshot(sandbox) == before
