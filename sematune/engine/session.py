@@ -163,19 +163,19 @@ class RunSession:
         finally:
             with shielded("restoring the host"):
                 history.close()
+                self._cleanup_target()
+                if journal.data is not None:  # the host first; tracking may be slow or unreachable
+                    journal.add_mounts(list(MOUNTED_BY_US))
+                    self.report = journal.restore()
+                    write_json(self.report, self.run_dir / "restoration_report.json")
+                    write_json(host_state(journal), self.run_dir / "host_state_after.json")
+                    self._log_restore()
                 if tracking is not None and self.tracker is None:
                     try:  # a run that failed during preparation still closes its MLflow run
                         self.tracker = tracking.result()
                     except Exception as exc:
                         log.error("MLflow tracking could not start: %s", exc)
                 pool.shutdown(wait=False)
-                self._cleanup_target()
-                if journal.data is not None:
-                    journal.add_mounts(list(MOUNTED_BY_US))
-                    self.report = journal.restore()
-                    write_json(self.report, self.run_dir / "restoration_report.json")
-                    write_json(host_state(journal), self.run_dir / "host_state_after.json")
-                    self._log_restore()
                 self._close_tracking()
 
     def _cleanup_target(self) -> None:
