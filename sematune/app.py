@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -35,8 +36,6 @@ class _EntryState:
 
 
 def _parent_run_id(cfg: DictConfig) -> str | None:
-    from pathlib import Path
-
     if os.environ.get(PARENT_ENV):
         return os.environ[PARENT_ENV]
     marker = Path(str(HydraConfig.get().sweep.dir)) / PARENT_FILE

@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 from sematune.errors import HostSafetyError
 from sematune.osparams.host import Host
+from sematune.osparams.sched_debugfs import MOUNTED_BY_US, unmount
 from sematune.osparams.space import ParameterSpace
 
 log = logging.getLogger(__name__)
@@ -201,8 +202,6 @@ class HostJournal:
         return report
 
     def _unmount(self) -> list[str]:
-        from sematune.osparams.sched_debugfs import MOUNTED_BY_US, unmount
-
         done = []
         for mount in self.data.get("mounts", []) if self.data else []:
             try:

@@ -284,10 +284,6 @@ class OsParam(ABC):
         """The value the kernel holds now (the first file for per-core/per-device knobs)."""
         return self.parse(self.host.read_text(self.files()[0]))
 
-    def read_each(self) -> dict[str, Value]:
-        """The value of every file (per-core / per-device knobs can disagree)."""
-        return {p: self.parse(self.host.read_text(p)) for p in self.files()}
-
     def write(self, value: Value) -> None:
         """Write ``value`` to every file of this knob."""
         payload = self.format(value).encode()

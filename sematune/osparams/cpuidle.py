@@ -86,6 +86,3 @@ class CpuidleStateLimit(OsParam):
         for cpu in self.cpus():
             for index, state in enumerate(self._states(cpu)):
                 self.host.write_bytes(f"{state}/disable", b"1" if index > limit else b"0")
-
-    def read_each(self) -> dict[str, Value]:
-        return {p: self.host.read_text(p).strip() for p in self.files()}

@@ -129,9 +129,3 @@ class ParameterSpace:
                 errors[name] = f"write {value!r} failed: {exc.strerror or exc}"
         applied = self.read_all()
         return ApplyResult(applied=applied, write_errors=errors, written=written, seconds=time.perf_counter() - start)
-
-    def normalise(self, values: Mapping[str, Value]) -> list[float]:
-        return [p.normalise(values[p.name]) for p in self]
-
-    def denormalise(self, units: Sequence[float]) -> dict[str, Value]:
-        return {p.name: p.denormalise(u) for p, u in zip(self, units)}

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Mapping, Optional, Sequence
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sematune.errors import ConfigError, TargetError
+from sematune.osparams.base import parse_cpu_list
 from sematune.osparams.space import ParameterSpace
 
 #: The metric names every target may report at top level.
@@ -138,8 +139,6 @@ class Target(ABC):
     def _parse_cores(spec: str | int | Sequence[int] | None) -> list[int]:
         if spec is None or spec == "":
             return []
-        from sematune.osparams.base import parse_cpu_list
-
         try:
             cores = parse_cpu_list(spec if not isinstance(spec, int) else [spec])
         except ValueError:

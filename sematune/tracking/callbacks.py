@@ -129,8 +129,7 @@ class MlflowSweepCallback(Callback):
         if not self._enabled(config):
             return
         tracking = config.tracking
-        self.tracker = MlflowTracker(tracking.tracking_uri, tracking.experiment, async_logging=False, parent_run_id="")
-        self.tracker.parent_run_id = None
+        self.tracker = MlflowTracker(tracking.tracking_uri, tracking.experiment, async_logging=False)
         client = self.tracker.client
         experiment_id = self.tracker.experiment_id()
         overrides = _task_overrides(config)

@@ -140,8 +140,8 @@ def test_best_prefers_feasible_windows(compose, sandbox: Path, tmp_path: Path) -
     records = engine.run()
     best = engine.best()
     feasible = [r for r in records if r.feasible]
-    if feasible:
-        assert best.feasible and best.reward == max(r.reward for r in feasible)
+    assert feasible, "the baseline (≈1500/s, 5.3 ms) is feasible under an 8 ms bound"
+    assert best.feasible and best.reward == max(r.reward for r in feasible)
     assert all(r.constraint_violation is not None for r in records)
 
 
