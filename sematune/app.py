@@ -22,9 +22,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from sematune.components import build_components
-from sematune.engine.session import RunSession, run_tags
+from sematune.engine.session import RunSession
 from sematune.errors import ConfigError, SemaTuneError
-from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker, flatten
+from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker
+from sematune.tracking.run_info import run_params, run_tags
 from sematune.tracking.sweep_runs import job_tags
 
 log = logging.getLogger("sematune")
@@ -94,7 +95,7 @@ def run(cfg: DictConfig) -> int:
         components,
         hydra_cfg.runtime.output_dir,
         run_name=run_name,
-        params={**flatten(plain), **flatten(components.tuner.describe(), "tuner_settings.")},
+        params=run_params(plain, components, choices),
         tags={**run_tags(components, choices), "hydra.job.num": str(hydra_cfg.job.get("num", 0)),
               "overrides": " ".join(hydra_cfg.overrides.task), **job_tags(list(hydra_cfg.overrides.task))},
         resolved_config=OmegaConf.to_yaml(cfg, resolve=True),

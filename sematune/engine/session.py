@@ -7,9 +7,7 @@ verifies the bytes, writes the restoration report and closes the MLflow run.
 
 from __future__ import annotations
 
-import json
 import logging
-import platform
 import signal
 from pathlib import Path
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -255,32 +253,3 @@ class RunSession:
         elif best is not None:
             out["best_configuration"] = best.applied
         return out
-
-
-def run_tags(components: Components, choices: Mapping[str, str]) -> dict[str, str]:
-    """Tags for the MLflow run: what ran where."""
-    from sematune import __version__
-
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "target": choices.get("target", type(components.target).__name__),
-        "tuner": choices.get("tuner", type(components.tuner).__name__),
-        "osparam_set": choices.get("osparam", ""),
-        "knobs": ",".join(components.space.names),
-        "seed": str(components.settings.seed),
-        "objective": f"{components.objective.metric} ({components.objective.goal})",
-        "host": platform.node(),
-        "kernel": platform.release(),
-        "cpu": cpu,
-        "host_root": str(components.host.root),
-        "sematune_version": __version__,
-        "python": platform.python_version(),
-        "knob_space": json.dumps(components.space.describe(), default=str)[:5000],
-    }
