@@ -24,7 +24,7 @@ from sematune.errors import HostSafetyError, RunInterrupted, SemaTuneError, Targ
 from sematune.osparams.sched_debugfs import MOUNTED_BY_US
 from sematune.tracking.artifacts import write_json, write_window_table
 from sematune.tracking.mlflow_tracker import MlflowTracker
-from sematune.tracking.plots import plot_objective_per_window
+from sematune.tracking.plots import plot_run_objective
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ class RunSession:
         if records:
             write_window_table(records, self.run_dir / "windows.csv")
             try:
-                plot_objective_per_window(
+                plot_run_objective(
                     records, self.run_dir / "objective_per_window.png", self.c.objective.metric, self.c.objective.goal
                 )
             except Exception as exc:

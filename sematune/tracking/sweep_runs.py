@@ -21,7 +21,7 @@ import yaml
 
 from sematune.engine.records import read_history
 from sematune.tracking.mlflow_tracker import PARENT_FILE
-from sematune.tracking.report import IGNORED_KEYS, JobRun, key_matches, override_key
+from sematune.tracking.comparison_model import IGNORED_KEYS, JobRun, key_matches, override_key
 
 log = logging.getLogger(__name__)
 

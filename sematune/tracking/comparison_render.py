@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from sematune.tracking.report import Cell, GeoMean, SweepReport, TokenTotals
+from sematune.tracking.comparison_model import Cell, GeoMean, SweepReport, TokenTotals
 
 DASH = "—"
 PROBLEM_HEADER = ["target", "tuner", "seed", "status", "why", "run"]
@@ -190,6 +190,23 @@ def to_markdown(report: SweepReport, images: Sequence[tuple[str, str]]) -> str:
     for title, name in images:
         parts += [f"### {title}", "", f"[![{title}]({name})]({name})", ""]
     parts += ["## Method", "", *[f"- {line}" for line in _method_lines(report)], ""]
+    return "\n".join(parts)
+
+
+def sweep_description(report: SweepReport, images: Sequence[tuple[str, str]], *, experiment_id: str, run_id: str,
+                      folder: str = "report") -> str:
+    """The sweep parent run's Markdown note: the comparison table and links to its plots and report."""
+    header, rows = table(report)
+    link = lambda name: f"#/experiments/{experiment_id}/runs/{run_id}/artifacts/{folder}/{name}"  # noqa: E731
+    parts = [f"### {report.title}", "",
+             f"Stable phase vs `{report.method.get('baseline_tuner', 'fixed')}` ({objectives(report)}); "
+             f"95% CI by bootstrap over seeds.", "", _md_table(header, rows), ""]
+    problems = problem_runs(report)
+    if problems:
+        parts += [f"{len(problems)} run(s) not counted (failed, missing or without a stable window): "
+                  "see the report.", ""]
+    parts += [*[f"- [{title}]({link(name)})" for title, name in images],
+              f"- [Full report (report.html)]({link('report.html')})", ""]
     return "\n".join(parts)
 
 
