@@ -25,6 +25,8 @@ from sematune.components import build_components
 from sematune.engine.session import RunSession
 from sematune.errors import ConfigError, SemaTuneError
 from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker
+from sematune.tracking.closing import closing_block
+from sematune.tracking.recorder import RunRecorder
 from sematune.tracking.run_info import run_params, run_tags
 from sematune.tracking.sweep_runs import job_tags
 
@@ -91,7 +93,7 @@ def run(cfg: DictConfig) -> int:
         from sematune.targets.probes import default_probes
 
         probes = default_probes()
-    session = RunSession(
+    recorder = RunRecorder(
         components,
         hydra_cfg.runtime.output_dir,
         run_name=run_name,
@@ -100,16 +102,13 @@ def run(cfg: DictConfig) -> int:
               "overrides": " ".join(hydra_cfg.overrides.task), **job_tags(list(hydra_cfg.overrides.task))},
         resolved_config=OmegaConf.to_yaml(cfg, resolve=True),
         tracker_factory=tracker_factory,
-        probes=probes,
     )
+    session = RunSession(components, hydra_cfg.runtime.output_dir, recorder, run_name=run_name, probes=probes)
     code = session.run()
-    s = session.summary()
-    fmt = lambda v: "—" if v is None else f"{v:.6g}"  # noqa: E731
-    log.info(
-        "done: %s; %s baseline %s, best %s (window %s), stable mean %s; host restore %s; outputs in %s",
-        s["status"], s["objective_metric"], fmt(s["baseline_objective"]), fmt(s["best_objective"]),
-        s["best_window"], fmt(s["stable_mean_objective"]), s["restore"], hydra_cfg.runtime.output_dir,
-    )
+    uri, experiment_id, run_id = recorder.mlflow_location()
+    block = closing_block(recorder.summary, run_dir=hydra_cfg.runtime.output_dir, tracking_uri=uri,
+                          experiment_id=experiment_id, run_id=run_id)
+    log.info("done: %s\n%s", recorder.summary.get("status"), block)
     return code
 
 

@@ -12,26 +12,29 @@ MAX_DIFF_LINES = 12
 
 
 def mlflow_link(tracking_uri: Optional[str], experiment_id: Optional[str], run_id: Optional[str]) -> list[str]:
-    """Where the MLflow run is, and the command that opens it."""
+    """Where the MLflow run is, and the command that opens it (each on a line of its own, unwrapped,
+    so it can be copied)."""
     if not tracking_uri or not run_id:
         return []
     page = f"#/experiments/{experiment_id}/runs/{run_id}"
     if tracking_uri.startswith(("http://", "https://")):
-        return [f"MLflow run: {tracking_uri.rstrip('/')}/{page}"]
-    return [f"MLflow run {run_id} in {tracking_uri}",
-            f"  open: mlflow ui --backend-store-uri {tracking_uri} --port 5000",
-            f"  then: http://127.0.0.1:5000/{page}"]
+        return ["MLflow run:", f"  {tracking_uri.rstrip('/')}/{page}"]
+    return [f"MLflow run {run_id}, to open it:",
+            f"  mlflow ui --backend-store-uri {tracking_uri} --port 5000",
+            f"  http://127.0.0.1:5000/{page}"]
 
 
 def _wrap(line: str, indent: str = "  ") -> list[str]:
+    """Lines of at most 80 columns; a word longer than that (a path) stays whole on its own line."""
     if len(line) <= WIDTH:
         return [line]
-    return textwrap.wrap(line, WIDTH, subsequent_indent=indent, break_long_words=True, break_on_hyphens=False)
+    return textwrap.wrap(line, WIDTH, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
 def closing_block(summary: Mapping[str, Any], *, run_dir: str, tracking_uri: Optional[str] = None,
                   experiment_id: Optional[str] = None, run_id: Optional[str] = None) -> str:
-    """Verdict, ``knob: default → chosen``, restore result, outputs and MLflow run; lines ≤ 80 columns."""
+    """Verdict, ``knob: default → chosen``, restore result, outputs and MLflow run; lines ≤ 80 columns
+    (but for a path, URL or command longer than that, kept whole to be copied)."""
     lines = ["=" * WIDTH, *_wrap(f"Verdict: {verdict_line(summary)}")]
     diff = frozen_diff(summary)
     if diff:
@@ -43,7 +46,6 @@ def closing_block(summary: Mapping[str, Any], *, run_dir: str, tracking_uri: Opt
         lines.append("Frozen configuration: the host defaults (nothing changed)")
     lines += _wrap(restore_line(summary))
     lines += _wrap(f"Outputs: {run_dir}", "  ")
-    for line in mlflow_link(tracking_uri, experiment_id, run_id):
-        lines += _wrap(line, "    ")
+    lines += mlflow_link(tracking_uri, experiment_id, run_id)
     lines.append("=" * WIDTH)
     return "\n".join(lines)

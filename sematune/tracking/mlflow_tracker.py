@@ -122,6 +122,7 @@ class MlflowTracker:
         self.client = mlflow_client(self.tracking_uri)
         self.parent_run_id = parent_run_id or None
         self.run_id: Optional[str] = None
+        self.experiment_run_id: Optional[str] = None  # the experiment the run was started in
         self.space: Optional[ParameterSpace] = None
 
     def experiment_id(self) -> str:
@@ -143,7 +144,8 @@ class MlflowTracker:
         all_tags = {k: str(v)[:5000] for k, v in tags.items()}
         if self.parent_run_id:
             all_tags["mlflow.parentRunId"] = self.parent_run_id
-        run = self.client.create_run(self.experiment_id(), run_name=run_name, tags=all_tags)
+        self.experiment_run_id = self.experiment_id()
+        run = self.client.create_run(self.experiment_run_id, run_name=run_name, tags=all_tags)
         self.run_id = run.info.run_id
         from mlflow.entities import Param
 

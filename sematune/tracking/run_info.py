@@ -43,7 +43,11 @@ def run_params(config: Mapping[str, Any], components: Components, choices: Mappi
     }
     kept = {k: v for k, v in config.items() if k not in _NOT_PARAMS and k != "objective"}
     params.update({k: v for k, v in flatten(kept).items() if k not in params})
-    params.update(flatten(components.tuner.describe(), "tuner_settings."))
+    settings = flatten(components.tuner.describe(), "tuner_settings.")
+    # the tuner's effective settings replace the config leaves they repeat (``tuner.n_trials``…)
+    for key in settings:
+        params.pop("tuner." + key[len("tuner_settings."):], None)
+    params.update(settings)
     return params
 
 
