@@ -83,10 +83,10 @@ def plot_run_knobs(records: Sequence[WindowRecord], path: str | os.PathLike[str]
         choices = space[name].domain.choices if space is not None and name in space else None
         if choices:
             ax.set_yticks(range(len(choices)), [str(c) for c in choices], fontsize=7)
-        ax.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+        ax.set_title(name, loc="left", fontsize=8)
         ax.grid(alpha=0.3)
     axes[-1][0].set_xlabel("window (colour = phase)")
-    axes[0][0].set_title("knob values per window")
+    fig.suptitle("knob values per window")
     _save(fig, path)
     return True
 
