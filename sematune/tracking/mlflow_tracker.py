@@ -70,6 +70,9 @@ def window_metrics(record: WindowRecord, space: Optional[ParameterSpace] = None)
         "window/clipped": float(len(record.clipped)),
         "window/write_errors": float(len(record.write_errors)),
     }
+    arm = getattr(record, "arm", None)
+    if arm is not None:  # confirm and stable windows: 1 when the host defaults were measured
+        metrics["window/defaults"] = 1.0 if arm == "defaults" else 0.0
     if record.reward is not None:
         metrics["reward"] = record.reward
     if record.objective is not None:

@@ -90,3 +90,24 @@ def test_closing_block_keeps_a_long_path_whole_and_caps_the_diff() -> None:
     assert "  " + path in lines and "  … and 8 more in summary.json" in lines
     assert "  http://mlflow:5000/#/experiments/2/runs/abc" in lines
     assert all(len(line) <= WIDTH for line in lines if line != "  " + path)
+
+
+@pytest.mark.parametrize("generation", ["dotted", "sectioned"])
+def test_windows_rebuilt_from_metrics_of_either_key_generation(tmp_path, generation: str) -> None:
+    """A run whose history.jsonl never reached the store is read from its metrics, old keys or new."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    from sematune.tracking.sweep_runs import records_from_metrics
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    knob, ok = ("knob.vm_dirty_ratio", "window_ok") if generation == "dotted" else ("knob/vm_dirty_ratio", "window/ok")
+    rows = [(0, 0, 100.0, 20, 1), (1, 1, 90.0, 40, 1), (2, 1, 0.0, 60, 0), (3, 2, 120.0, 40, 1)]
+    metrics = [Metric(k, v, 0, step) for step, phase, objective, dirty, good in rows
+               for k, v in (("phase", phase), ("objective", objective), (knob, dirty), (ok, good))]
+    client.log_batch(run_id, metrics=metrics)
+    records = records_from_metrics(client, client.get_run(run_id))
+    assert [(r.window, r.phase, r.status, r.objective, r.applied) for r in records] == [
+        (0, "baseline", "ok", 100.0, {"vm_dirty_ratio": 20}), (1, "tuning", "ok", 90.0, {"vm_dirty_ratio": 40}),
+        (2, "tuning", "failed", 0.0, {"vm_dirty_ratio": 60}), (3, "stable", "ok", 120.0, {"vm_dirty_ratio": 40})]
