@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any, Mapping, Optional
 
-from sematune.tracking.description import frozen_diff, restore_line, verdict_line
+from sematune.tracking.description import frozen_diff, restore_line, run_page, verdict_line
 
 WIDTH = 80
 MAX_DIFF_LINES = 12
@@ -16,7 +16,7 @@ def mlflow_link(tracking_uri: Optional[str], experiment_id: Optional[str], run_i
     so it can be copied)."""
     if not tracking_uri or not run_id:
         return []
-    page = f"#/experiments/{experiment_id}/runs/{run_id}"
+    page = run_page(experiment_id, run_id)
     if tracking_uri.startswith(("http://", "https://")):
         return ["MLflow run:", f"  {tracking_uri.rstrip('/')}/{page}"]
     return [f"MLflow run {run_id}, to open it:",

@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from sematune.tracking.description import run_page
 from sematune.tracking.comparison_model import Cell, GeoMean, SweepReport, TokenTotals
 
 DASH = "—"
@@ -197,7 +198,7 @@ def sweep_description(report: SweepReport, images: Sequence[tuple[str, str]], *,
                       folder: str = "report") -> str:
     """The sweep parent run's Markdown note: the comparison table and links to its plots and report."""
     header, rows = table(report)
-    link = lambda name: f"#/experiments/{experiment_id}/runs/{run_id}/artifacts/{folder}/{name}"  # noqa: E731
+    link = lambda name: run_page(experiment_id, run_id, f"artifacts/{folder}/{name}")  # noqa: E731
     parts = [f"### {report.title}", "",
              f"Stable phase vs `{report.method.get('baseline_tuner', 'fixed')}` ({objectives(report)}); "
              f"95% CI by bootstrap over seeds.", "", _md_table(header, rows), ""]

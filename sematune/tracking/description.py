@@ -10,6 +10,14 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Sequence
 
 NOTE_TAG = "mlflow.note.content"
+#: MLflow 3.17's UI picks its GenAI or model-training view from this URL parameter (else from the
+#: browser's last choice, GenAI at first); every link SemaTune prints or writes carries it.
+TRAINING_VIEW = "?workflowType=machine_learning"
+
+
+def run_page(experiment_id: Optional[str], run_id: str, tab: str = "") -> str:
+    """The UI route of a run (``tab``: ``artifacts/<path>``, ``model-metrics``), training view."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}" + (f"/{tab}" if tab else "") + TRAINING_VIEW
 DASH = "—"
 
 
@@ -100,7 +108,7 @@ def run_description(summary: Mapping[str, Any], *, experiment_id: Optional[str] 
     if plots:
         parts += ["### Plots", ""]
         for name, title in plots:
-            link = f"#/experiments/{experiment_id}/runs/{run_id}/artifacts/{name}" if experiment_id and run_id else name
+            link = run_page(experiment_id, run_id, f"artifacts/{name}") if experiment_id and run_id else name
             parts.append(f"- [{title}]({link})")
         parts.append("")
     parts.append(f"Status {summary.get('status')}, {summary.get('windows', 0)} windows "

@@ -212,5 +212,5 @@ def test_sweep_description_links_the_plots(report) -> None:
     note = sweep_description(report, [("Improvement over the baseline", "comparison_bars.png")],
                              experiment_id="7", run_id="abc")
     assert "| alpha | smart |" in note and "+24.5%" in note and "geo-mean" in note
-    assert "(#/experiments/7/runs/abc/artifacts/report/comparison_bars.png)" in note
+    assert "(#/experiments/7/runs/abc/artifacts/report/comparison_bars.png?workflowType=machine_learning)" in note
     assert "report.html" in note

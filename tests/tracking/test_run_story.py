@@ -51,7 +51,7 @@ def test_description_states_the_verdict_diff_restore_and_links() -> None:
     assert "significant; 10 stable vs 10 default windows" in note
     assert "| `vm_dirty_ratio` | 20 | 55 |" in note and "| `thp_enabled` | madvise | always |" in note
     assert "Host restored: 6/10 files written back, bytes verified" in note
-    assert "[Knob values per window](#/experiments/3/runs/r1/artifacts/knobs_per_window.png)" in note
+    assert "[Knob values per window](#/experiments/3/runs/r1/artifacts/knobs_per_window.png?workflowType=machine_learning)" in note
     assert "Best tuning-phase window: 1123 (window 7; one window, not the verdict)" in note
 
 
@@ -71,14 +71,15 @@ def test_closing_block_fits_80_columns_and_says_everything() -> None:
     block = closing_block(SUMMARY, run_dir="outputs/2026-01-01/10-00-00_bayesian_tpcc",
                           tracking_uri="sqlite:////srv/st/mlflow.db", experiment_id="1", run_id="0" * 32)
     lines = block.splitlines()
-    assert max(len(line) for line in lines) <= WIDTH
+    # every line of text fits; a URL is one word kept whole, to be copied
+    assert all(len(line) <= WIDTH for line in lines if not line.strip().startswith("http"))
     assert len(lines) <= 14  # a five-second read
     assert lines[1].startswith("Verdict: tuned configuration kept: throughput +5.0% vs defaults")
     assert "  vm_dirty_ratio: 20 → 55" in lines and "  thp_enabled: madvise → always" in lines
     assert "Host restored: 6/10 files written back, bytes verified" in lines
     assert "Outputs: outputs/2026-01-01/10-00-00_bayesian_tpcc" in lines
     assert "  mlflow ui --backend-store-uri sqlite:////srv/st/mlflow.db --port 5000" in lines
-    assert f"  http://127.0.0.1:5000/#/experiments/1/runs/{'0' * 32}" in lines
+    assert f"  http://127.0.0.1:5000/#/experiments/1/runs/{'0' * 32}?workflowType=machine_learning" in lines
 
 
 def test_closing_block_keeps_a_long_path_whole_and_caps_the_diff() -> None:
@@ -88,7 +89,7 @@ def test_closing_block_keeps_a_long_path_whole_and_caps_the_diff() -> None:
                           experiment_id="2", run_id="abc")
     lines = block.splitlines()
     assert "  " + path in lines and "  … and 8 more in summary.json" in lines
-    assert "  http://mlflow:5000/#/experiments/2/runs/abc" in lines
+    assert "  http://mlflow:5000/#/experiments/2/runs/abc?workflowType=machine_learning" in lines
     assert all(len(line) <= WIDTH for line in lines if line != "  " + path)
 
 
