@@ -112,3 +112,22 @@ def test_windows_rebuilt_from_metrics_of_either_key_generation(tmp_path, generat
     assert [(r.window, r.phase, r.status, r.objective, r.applied) for r in records] == [
         (0, "baseline", "ok", 100.0, {"vm_dirty_ratio": 20}), (1, "tuning", "ok", 90.0, {"vm_dirty_ratio": 40}),
         (2, "tuning", "failed", 0.0, {"vm_dirty_ratio": 60}), (3, "stable", "ok", 120.0, {"vm_dirty_ratio": 40})]
+
+
+def test_params_tell_runs_apart_without_knob_descriptions(compose, sandbox) -> None:
+    from omegaconf import OmegaConf
+
+    from sematune.components import build_components
+    from sematune.tracking.run_info import run_params
+
+    cfg = compose(f"host_root={sandbox}", "target=synthetic", "tuner=random", "osparam=vm", "seed=7",
+                  "osparam_skip_unavailable=true", "tracking.enabled=false")
+    c = build_components(cfg)
+    params = run_params(OmegaConf.to_container(cfg, resolve=True), c,
+                        {"target": "synthetic", "tuner": "random", "osparam": "vm"})
+    assert (params["target"], params["tuner"], params["osparam"], params["seed"]) == ("synthetic", "random", "vm", 7)
+    assert params["loop.window_seconds"] == cfg.loop.window_seconds and params["knob_count"] == len(c.space)
+    assert params["objective.metric"] == "throughput" and params["knobs"].split(",") == c.space.names
+    assert not [k for k in params if k.startswith(("osparam.", "tracking.", "hydra.", "host."))]
+    assert not any("description" in k for k in params)
+    assert len(params) < 40
