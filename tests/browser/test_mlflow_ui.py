@@ -54,6 +54,16 @@ def body_text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def scroll_to(driver, text: str) -> None:
+    """Bring the first element whose own text is ``text`` into view (for the screenshot)."""
+    from selenium.webdriver.common.by import By
+
+    found = driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{text}']")
+    if found:
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", found[0])
+        time.sleep(1)
+
+
 def wait_for_text(driver, text: str, timeout_s: float = 90) -> None:
     from selenium.webdriver.common.by import By
 
@@ -102,14 +112,18 @@ def test_mlflow_ui_shows_runs_verdicts_charts_and_report(cli, sandbox: Path, bro
         wait_for_text(browser, "Frozen configuration")
         shown = body_text(browser)
         assert "Verdict" in shown and verdict_line(summary) in shown, shown[:3000]
+        scroll_to(browser, "Description")
         browser.save_screenshot(str(ARTIFACTS / "run_overview.png"))
 
         # its charts, grouped by key section: knob values, target and host metrics, the objective
         browser.get(f"{url}/{run_page(exp_id, job.info.run_id, 'model-metrics')}")
-        wait_for_text(browser, "knob")
-        wait_for_text(browser, "objective", 60)
-        sections = set(body_text(browser).splitlines())
-        assert {"knob", "target", "host", "time", "window", "Model metrics"} <= sections, sorted(sections)[:80]
+        wait_for_text(browser, "window")
+        lines = body_text(browser).splitlines()
+        sections = {line: lines[i + 1] for i, line in enumerate(lines[:-1]) if lines[i + 1].startswith("(")}
+        knobs = len([k for k in job.data.metrics if k.startswith("knob/")])
+        assert sections.get("knob") == f"({knobs})" and knobs > 0, sections
+        assert {"target", "host", "time", "window"} <= set(sections), sections
+        assert sections.get("Model metrics") == "(3)", sections  # objective, reward, phase: the top level
         assert "system" not in sections  # MLflow's own system-metrics section stays MLflow's
         browser.save_screenshot(str(ARTIFACTS / "run_model_metrics.png"))
 
@@ -118,6 +132,7 @@ def test_mlflow_ui_shows_runs_verdicts_charts_and_report(cli, sandbox: Path, bro
         wait_for_text(browser, "Stable phase vs fixed")
         assert "geo-mean" in body_text(browser) or "Show more" in body_text(browser)
         assert "random" in body_text(browser)
+        scroll_to(browser, "Description")
         browser.save_screenshot(str(ARTIFACTS / "parent_overview.png"))
 
         browser.get(f"{url}/{run_page(exp_id, pid, 'artifacts')}")
