@@ -72,8 +72,11 @@ def collect_sweep(sweep: Path) -> list[dict[str, Any]]:
         if not match or not summary_file.exists():
             continue
         summary = json.loads(summary_file.read_text(encoding="utf-8"))
-        runs.append({"dir": str(path), "tuner": match["tuner"], "target": match["target"], "seed": int(match["seed"]),
-                     "status": summary.get("status"), "verdict": verdict_of(path, summary)})
+        run = {"dir": str(path), "tuner": match["tuner"], "target": match["target"], "seed": int(match["seed"]),
+               "status": summary.get("status"), "verdict": verdict_of(path, summary)}
+        if run["tuner"] == "fixed":  # every window at the defaults: an A/A series of its own
+            run["aa_cv"] = cv([float(r["objective"]) for r in _windows(path)])
+        runs.append(run)
     return runs
 
 
@@ -106,12 +109,16 @@ def preset_table(runs: list[dict[str, Any]], limit: Optional[dict[str, Any]]) ->
     goal = v0.get("goal") or "maximize"
     defaults = [r["verdict"]["defaults_mean"] for r in ok]
     noise = [r["verdict"]["noise_cv"] for r in ok if r["verdict"].get("noise_cv") is not None]
+    noise_from = "CV of the default windows, mean over runs"
+    if not noise:
+        noise = [r["aa_cv"] for r in ok if r.get("aa_cv") is not None]
+        noise_from = "CV of all windows of the `fixed` runs, mean over runs"
     limit_gain = None
     if limit and limit.get("best"):
         limit_gain = limit["candidates"][limit["best"]]["gain"]
     lines = [f"Objective `{v0.get('metric')}` ({goal}). Defaults (interleaved default windows, mean over runs): "
-             f"{_num(sum(defaults) / len(defaults) if defaults else None)}; A/A noise (CV of the default "
-             f"windows, mean over runs): {'—' if not noise else f'{sum(noise) / len(noise):.1%}'}.", ""]
+             f"{_num(sum(defaults) / len(defaults) if defaults else None)}; A/A noise ({noise_from}): "
+             f"{'—' if not noise else f'{sum(noise) / len(noise):.1%}'}.", ""]
     if any(r["verdict"].get("from_windows") for r in runs):
         lines += ["Runs without an engine verdict were scored from `windows.csv` (stable windows vs the "
                   "default windows of the same run).", ""]
