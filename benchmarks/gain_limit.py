@@ -9,7 +9,8 @@ tuners get), knob set ``osparam=all``, and runs the real engine with a schedule 
 tuner: ``--pairs`` times per candidate, a default window and a candidate window next to each
 other (order alternating), so drift cancels in the paired comparison. Per candidate it reports
 the mean objective, its gain over the adjacent defaults with a bootstrap 95% CI (pairs
-resampled), and the best candidate as the limit; ``limit.json`` in ``--out`` is what
+resampled), and as the limit the best candidate whose CI lies above zero (none: the defaults
+are the limit, gain 0); ``limit.json`` in ``--out`` is what
 ``gain_set.py`` reads. Knobs are restored by the session as in any run (the host lock is taken;
 runs on the real host need root; ``host_root=DIR`` runs on a sandbox tree).
 """
@@ -82,10 +83,14 @@ def analyse(labels: list[str], values: list[Optional[float]], goal: str) -> dict
     for name, (cand, dflt) in pairs.items():
         point, low, high = gain_ci(cand, dflt, goal, paired=True)
         rows[name] = {"mean": sum(cand) / len(cand), "defaults_mean": sum(dflt) / len(dflt), "gain": point,
-                      "ci_low": low, "ci_high": high, "pairs": len(cand)}
+                      "ci_low": low, "ci_high": high, "pairs": len(cand),
+                      "significant": low is not None and low > 0}
     defaults_all = [v for lab, v in zip(labels, values) if lab == DEFAULTS and v is not None]
-    best = max(rows, key=lambda n: rows[n]["gain"]) if rows else None
-    return {"goal": goal, "candidates": rows, "best": best, "noise_cv": cv(defaults_all),
+    # The limit is the best candidate that beat the defaults with 95% confidence (none: the defaults).
+    better = [n for n in rows if rows[n]["significant"]]
+    best = max(better, key=lambda n: rows[n]["gain"]) if better else None
+    top = max(rows, key=lambda n: rows[n]["gain"]) if rows else None
+    return {"goal": goal, "candidates": rows, "best": best, "best_point": top, "noise_cv": cv(defaults_all),
             "defaults_mean": sum(defaults_all) / len(defaults_all) if defaults_all else None}
 
 
@@ -153,7 +158,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     for name, row in sorted(result["candidates"].items(), key=lambda kv: -kv[1]["gain"]):
         ci = "—" if row["ci_low"] is None else f"[{row['ci_low']:+.1%}, {row['ci_high']:+.1%}]"
         print(f"  {name:28s} mean {row['mean']:10.4g}  gain {row['gain']:+7.1%}  95% CI {ci}  ({row['pairs']} pairs)")
-    print(f"limit: {result['best']} {wanted[result['best']]}; written to {out / 'limit.json'}")
+    if result["best"]:
+        print(f"limit: {result['best']} {wanted[result['best']]}; written to {out / 'limit.json'}")
+    else:
+        print(f"limit: the defaults (no candidate beat them with 95% confidence); written to {out / 'limit.json'}")
     return 0
 
 

@@ -114,8 +114,8 @@ def preset_table(runs: list[dict[str, Any]], limit: Optional[dict[str, Any]]) ->
         noise = [r["aa_cv"] for r in ok if r.get("aa_cv") is not None]
         noise_from = "CV of all windows of the `fixed` runs, mean over runs"
     limit_gain = None
-    if limit and limit.get("best"):
-        limit_gain = limit["candidates"][limit["best"]]["gain"]
+    if limit:
+        limit_gain = limit["candidates"][limit["best"]]["gain"] if limit.get("best") else 0.0
     lines = [f"Objective `{v0.get('metric')}` ({goal}). Defaults (interleaved default windows, mean over runs): "
              f"{_num(sum(defaults) / len(defaults) if defaults else None)}; A/A noise ({noise_from}): "
              f"{'—' if not noise else f'{sum(noise) / len(noise):.1%}'}.", ""]
@@ -151,10 +151,14 @@ def preset_table(runs: list[dict[str, Any]], limit: Optional[dict[str, Any]]) ->
                   f"mean {_num(best['mean'])}, gain {_pct(best['gain'])} {_ci(best['ci_low'], best['ci_high'])} over "
                   f"adjacent default windows ({best['pairs']} pairs); A/A CV of its default windows "
                   f"{'—' if limit.get('noise_cv') is None else format(limit['noise_cv'], '.1%')}."]
+    elif limit:
+        lines += ["", "Limit: the defaults — no candidate of the manual search (`benchmarks/gain_candidates.yaml`) beat "
+                  "them with 95% confidence in the preset's windows."]
+    if limit:
         others = [f"{n} {_pct(c['gain'])} {_ci(c['ci_low'], c['ci_high'])}" for n, c in limit["candidates"].items()
-                  if n != limit["best"]]
+                  if n != limit.get("best")]
         if others:
-            lines.append(f"Other candidates: {'; '.join(others)}.")
+            lines.append(f"Other candidates (gain over adjacent defaults, 95% CI): {'; '.join(others)}.")
         if limit.get("skipped"):
             lines.append(f"Skipped on this host: {', '.join(limit['skipped'])}.")
     else:

@@ -32,6 +32,7 @@ def test_limit_analysis_pairs_each_candidate_with_its_adjacent_defaults() -> Non
     values = [100.0, 200.0, 100.0, 90.0, 220.0, 110.0, 99.0, 110.0]
     result = analyse(labels, values, "maximize")
     assert result["best"] == "a" and result["candidates"]["a"]["pairs"] == 2
+    assert result["candidates"]["a"]["significant"] and not result["candidates"]["b"]["significant"]
     assert result["candidates"]["a"]["gain"] == pytest.approx(420 / 210 - 1)
     assert result["candidates"]["b"]["gain"] < 0
 
@@ -51,3 +52,11 @@ def test_results_tables_from_a_real_sweep(cli, sandbox: Path, tmp_path: Path) ->
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ") and "/1 |" in line}
     assert set(rows) == {"fixed", "random"}
     assert all(" 1/1 " in row for row in rows.values())
+
+
+def test_no_significant_candidate_leaves_the_defaults_as_the_limit() -> None:
+    from gain_limit import analyse, make_schedule
+
+    labels = [label for label, _ in make_schedule(["a"], 3)]
+    result = analyse(labels, [100.0, 104.0, 95.0, 100.0, 100.0, 102.0], "maximize")
+    assert result["best"] is None and result["best_point"] == "a"
