@@ -225,18 +225,20 @@ def main(argv: Optional[list[str]] = None) -> int:
     wall_s: Optional[float] = None
     if args.run:
         out = Path(args.out).resolve()
+        # the children import this checkout's sematune, wherever the script is started from
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         started = time.time()
         for preset in args.presets.split(","):
             cmd = [sys.executable, "-m", "sematune", "-m", f"experiment={preset}", f"hydra.sweep.dir={out / preset}",
                    *args.overrides]
             commands.append(" ".join(["python", *cmd[1:]]))
-            subprocess.run(cmd, check=False)
+            subprocess.run(cmd, check=False, env=env)
             sweeps[preset] = out / preset
             if not args.no_limits:
                 lcmd = [sys.executable, str(ROOT / "benchmarks" / "gain_limit.py"), preset, "--pairs",
                         str(args.limit_pairs), "--out", str(out / f"{preset}_limit"), *args.overrides]
                 commands.append(" ".join(["python", *lcmd[1:]]))
-                subprocess.run(lcmd, check=False)
+                subprocess.run(lcmd, check=False, env=env)
                 limits[preset] = out / f"{preset}_limit" / "limit.json"
         wall_s = time.time() - started
     if not sweeps:
@@ -245,6 +247,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     for preset, sweep in sweeps.items():
         limit_file = limits.get(preset)
         limit = json.loads(limit_file.read_text()) if limit_file and limit_file.exists() else None
+        if not sweep.is_dir():
+            print(f"{preset}: no sweep dir {sweep} (the sweep failed to start?)", file=sys.stderr)
+            continue
         sets[preset] = {"sweep": str(sweep), "runs": collect_sweep(sweep), "limit": limit}
         if not args.run:
             commands.append(f"python -m sematune -m experiment={preset}   # sweep dir {sweep}")

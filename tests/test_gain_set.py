@@ -60,3 +60,13 @@ def test_no_significant_candidate_leaves_the_defaults_as_the_limit() -> None:
     labels = [label for label, _ in make_schedule(["a"], 3)]
     result = analyse(labels, [100.0, 104.0, 95.0, 100.0, 100.0, 102.0], "maximize")
     assert result["best"] is None and result["best_point"] == "a"
+
+
+def test_a_presets_sweeper_grid_is_part_of_the_expected_jobs() -> None:
+    from sematune.tracking.sweep_runs import expand_sweep, with_sweeper_params
+
+    grid = {"tuner": "fixed,random,bayesian,mlos", "seed": "1,2,3"}
+    overrides = with_sweeper_params(["experiment=gain_redis", "seed=1"], grid)  # typed keys win
+    assert overrides == ["tuner=fixed,random,bayesian,mlos", "experiment=gain_redis", "seed=1"]
+    jobs = expand_sweep(overrides)
+    assert jobs is not None and len(jobs) == 4 and all("seed=1" in job for job in jobs)
