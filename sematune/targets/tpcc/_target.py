@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 DRIVERS = ("psycopg", "pgbench")
 #: Server settings under the user's ``server_settings`` (``stable_server: true``) that keep the
 #: server's own background work from landing in some windows and not others: no timed or
-#: WAL-size checkpoint within a run (its write burst and the full-page writes after it moved
-#: whole windows), and autovacuum woken often, so it does small rounds in every window instead
-#: of one large round a minute. See docs/targets.md#tpc-c (level stability).
+#: WAL-size checkpoint within a run (its write burst and the full-page writes after it slow
+#: the windows they fall in), and autovacuum woken often, so it does small rounds in every
+#: window instead of one large round a minute. See docs/targets.md#tpc-c (level stability).
 STABILITY_SETTINGS = {
     "checkpoint_timeout": "1h",
     "max_wal_size": "8GB",
