@@ -22,7 +22,7 @@ Every knob SemaTune can tune, generated from `conf/osparam/*.yaml` by `python do
 interface in `sematune/osparams/`) and its metadata: kind (continuous range, optionally log-scale,
 or categorical choices), scope (`global`, `per_core`: every selected CPU, `per_device`: every real
 block device) and a conservative domain. Override any field from the command line, e.g.
-`osparam.vm_swappiness.high=80`, or pick knobs with `osparam=[vm_swappiness,thp_enabled]`.
+`osparam.vm_swappiness.high=80`, or pick knobs with `osparam=[vm_swappiness,vm_thp_enabled]`.
 
 Before a run, every knob is probed: a knob this kernel or CPU lacks (CFS names on an EEVDF kernel,
 cpufreq on a VM, debugfs under lockdown, a read-only module parameter) is reported in one error

@@ -6,12 +6,14 @@ is reported before the journal exists and before any knob is written.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
 from sematune._build import build
+from sematune.conf.renamed import RENAMED
 from sematune.engine.journal import default_state_dir
 from sematune.engine.scoring import Objective
 from sematune.errors import ConfigError
@@ -21,6 +23,8 @@ from sematune.osparams.space import ParameterSpace
 from sematune.settings import RunSettings
 from sematune.targets.base import Target, default_goal
 from sematune.tuners.base import Tuner, TunerConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,9 +45,14 @@ def build_space(cfg: DictConfig, host: Host, skip_unavailable: bool) -> Paramete
     knobs = cfg.get("osparam")
     if not knobs:
         raise ConfigError("osparam", "no knobs selected (e.g. osparam=default or osparam=[vm_swappiness])")
+    for old, new in (cfg.get("osparam_renamed") or {}).items():
+        log.warning("osparam %r was renamed %r; the old name goes in the next release", old, new)
     params: list[OsParam] = []
     for name in knobs:
-        param = build(knobs.get(name), f"osparam.{name}", OsParam, {"name": str(name), "host": host})
+        node = knobs.get(name)
+        if name in RENAMED and isinstance(node, DictConfig) and "_target_" not in node:
+            raise ConfigError(f"osparam.{name}", f"was renamed {RENAMED[name]}: use osparam.{RENAMED[name]}.…")
+        param = build(node, f"osparam.{name}", OsParam, {"name": str(name), "host": host})
         try:
             paths = [*param.files(), *param.related_files()]
         except (OSError, LookupError, ValueError):
