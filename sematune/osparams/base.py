@@ -155,6 +155,22 @@ class OsParam(ABC):
     #: Linux interface family, e.g. ``sysctl`` (documentation and tags).
     interface: ClassVar[str] = "abstract"
     scope: ClassVar[Scope] = "global"
+    #: Host path globs this family may write (the built-in allow-list is their union).
+    allowed_paths: ClassVar[tuple[str, ...]] = ()
+    #: Host path globs a sandbox copies for this family (``python -m sematune.osparams.sandbox``).
+    sandbox_globs: ClassVar[tuple[str, ...]] = ()
+    #: Which files a knob of this family uses, for the interface table of docs/osparams.md.
+    doc_files: ClassVar[str] = ""
+
+    @classmethod
+    def doc_location(cls, spec: dict[str, Any]) -> str:
+        """The file or key column of docs/osparams.md for a knob's YAML ``spec``."""
+        return ""
+
+    @classmethod
+    def doc_kind(cls, spec: dict[str, Any]) -> Kind:
+        """``categorical`` or ``continuous`` for a knob's YAML ``spec``."""
+        return "categorical" if "choices" in spec else "continuous"
 
     def __init__(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from sematune.errors import ConfigError
-from sematune.osparams.base import OsParam, Value
+from sematune.osparams.base import Kind, OsParam, Value
 from sematune.osparams.sysfs import bracketed_choice, bracketed_options
 
 #: Device name prefixes that are never tuned when ``devices: auto``.
@@ -23,6 +23,18 @@ class BlockQueue(OsParam):
 
     interface = "block_queue"
     scope = "per_device"
+    allowed_paths = ("/sys/devices/*/block/*/queue/*", "/sys/block/*/queue/*")
+    sandbox_globs = ("/sys/block/*/queue/*", "/sys/block/*/queue/iosched/*")
+    doc_files = ("`/sys/block/<dev>/queue/<attribute>` of every real disk; the I/O scheduler's `iosched/*` "
+                 "tunables are restored with it")
+
+    @classmethod
+    def doc_location(cls, spec: dict[str, Any]) -> str:
+        return f"queue/`{spec['attribute']}`"
+
+    @classmethod
+    def doc_kind(cls, spec: dict[str, Any]) -> Kind:
+        return "categorical" if "choices" in spec or spec.get("attribute") == "scheduler" else "continuous"
 
     def __init__(
         self,

@@ -23,6 +23,13 @@ class Cpufreq(OsParam):
 
     interface = "cpufreq"
     scope = "per_core"
+    allowed_paths = ("/sys/devices/system/cpu/*",)
+    sandbox_globs = ("/sys/devices/system/cpu/online", "/sys/devices/system/cpu/cpufreq/policy*/*")
+    doc_files = "`cpufreq/policy*/<attribute>` of policies covering the selected CPUs"
+
+    @classmethod
+    def doc_location(cls, spec: dict[str, Any]) -> str:
+        return f"`{spec['attribute']}`"
 
     def __init__(
         self,

@@ -4,15 +4,33 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sematune.osparams.base import OsParam, Value, online_cpus, parse_cpu_list
+from sematune.osparams.base import Kind, OsParam, Value, online_cpus, parse_cpu_list
 
 CPUIDLE = "/sys/devices/system/cpu/cpuidle"
 
 
-class CpuidleGovernor(OsParam):
-    """``cpuidle/current_governor`` (``menu``, ``teo``, ``ladder``, ``haltpoll``…)."""
+class _Cpuidle(OsParam):
+    """What both cpuidle knobs share: their files, sandbox and documentation."""
 
     interface = "cpuidle"
+    allowed_paths = ("/sys/devices/system/cpu/*",)
+    sandbox_globs = ("/sys/devices/system/cpu/online",
+                     "/sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/name",
+                     "/sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/disable",
+                     f"{CPUIDLE}/*")
+    doc_files = "`cpuidle/current_governor`; `cpuN/cpuidle/stateK/disable` for all states deeper than the chosen one"
+
+    @classmethod
+    def doc_location(cls, spec: dict[str, Any]) -> str:
+        return "cpuidle"
+
+    @classmethod
+    def doc_kind(cls, spec: dict[str, Any]) -> Kind:
+        return "categorical"
+
+
+class CpuidleGovernor(_Cpuidle):
+    """``cpuidle/current_governor`` (``menu``, ``teo``, ``ladder``, ``haltpoll``…)."""
 
     def __init__(self, name: str, *, choices: Sequence[Value] | None = None, **kwargs: Any) -> None:
         configured = list(choices) if choices else None
@@ -30,7 +48,7 @@ class CpuidleGovernor(OsParam):
         return text.strip()
 
 
-class CpuidleStateLimit(OsParam):
+class CpuidleStateLimit(_Cpuidle):
     """Deepest idle state a CPU may enter, by state name (``POLL``, ``C1``, ``C1E``, ``C6``…).
 
     The value names the deepest state left enabled: every deeper state of each selected CPU
@@ -38,7 +56,6 @@ class CpuidleStateLimit(OsParam):
     ``cpus[0]`` offers, shallowest first.
     """
 
-    interface = "cpuidle"
     scope = "per_core"
 
     def __init__(self, name: str, *, cpus: str | Sequence[int] | None = None, **kwargs: Any) -> None:

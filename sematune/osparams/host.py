@@ -16,16 +16,11 @@ from pathlib import Path, PurePosixPath
 
 from sematune.errors import ConfigError, HostSafetyError
 
-#: Host paths (after resolving symlinks) that SemaTune may ever write.
-DEFAULT_ALLOWED_PATHS: tuple[str, ...] = (
-    "/proc/sys/*",
-    "/sys/kernel/mm/transparent_hugepage/*",
-    "/sys/kernel/debug/sched/*",
-    "/sys/devices/system/cpu/*",
-    "/sys/devices/*/block/*/queue/*",
-    "/sys/block/*/queue/*",
-    "/sys/module/*/parameters/*",
-)
+def default_allowed_paths() -> tuple[str, ...]:
+    """The built-in allow-list: the union of the knob families' ``allowed_paths``."""
+    from sematune.osparams.families import DEFAULT_ALLOWED_PATHS  # the families import this module
+
+    return DEFAULT_ALLOWED_PATHS
 
 
 def _emulate_choice_file(path: Path, data: bytes) -> bytes:
@@ -60,7 +55,7 @@ class Host:
         self._prefix = "" if self._real else str(self.root)
         #: host path → resolved local path, for paths already checked against the allow-list.
         self._checked: dict[str, str] = {}
-        self.allowed_paths = tuple(allowed_paths) if allowed_paths else DEFAULT_ALLOWED_PATHS
+        self.allowed_paths = tuple(allowed_paths) if allowed_paths else default_allowed_paths()
         for pattern in self.allowed_paths:
             if not pattern.startswith("/") or ".." in PurePosixPath(pattern).parts:
                 raise ConfigError("host.allowed_paths", f"{pattern!r} must be an absolute pattern without '..'")

@@ -51,6 +51,14 @@ class SchedDebugfs(OsParam):
     """A scheduler tunable; ``names`` are candidate files in ``sched/``, first present wins."""
 
     interface = "sched_debugfs"
+    allowed_paths = (f"{SCHED_DIR}/*",)
+    sandbox_globs = (f"{SCHED_DIR}/*",)
+    doc_files = ("`/sys/kernel/debug/sched/<first existing name>`; debugfs is mounted when needed and "
+                 "unmounted on restore")
+
+    @classmethod
+    def doc_location(cls, spec: dict[str, Any]) -> str:
+        return " or ".join(f"`sched/{n}`" for n in spec["names"])
 
     def __init__(self, name: str, *, names: Sequence[str], **kwargs: Any) -> None:
         if isinstance(names, str):
