@@ -242,6 +242,13 @@ class OsParam(ABC):
     def files(self) -> list[str]:
         """Host paths this knob writes (all of them for per-core / per-device knobs)."""
 
+    def mounts(self) -> list[tuple[str, str]]:
+        """``(fstype, mount point)`` pairs this knob needs mounted before its files exist.
+
+        The journal mounts them (recorded first, unmounted on restore) before it reads any file.
+        """
+        return []
+
     def related_files(self) -> list[str]:
         """Other host paths a write may change as a side effect; journaled and restored too."""
         return []
