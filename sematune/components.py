@@ -69,7 +69,8 @@ def build_tuner(cfg: DictConfig, space: ParameterSpace, goal: str, seed: int) ->
     A seed-style ``__init__(self, config)`` gets a :class:`TunerConfig`; one that does not call
     ``Tuner.__init__`` still gets the engine's state filled in.
     """
-    engine = {"space": space, "goal": goal, "seed": seed, "config": TunerConfig.of(space, goal, seed)}  # type: ignore[arg-type]
+    config = TunerConfig.of(space, goal, seed)  # type: ignore[arg-type]
+    engine = {"space": space, "goal": goal, "seed": seed, "config": config}
     tuner = build(cfg.get("tuner"), "tuner", Tuner, engine, by_name_only=("config",))
     tuner.adopt(space=space, goal=goal, seed=seed)  # type: ignore[arg-type]
     return tuner

@@ -161,11 +161,13 @@ class OsParam(ABC):
     sandbox_globs: ClassVar[tuple[str, ...]] = ()
     #: Which files a knob of this family uses, for the interface table of docs/osparams.md.
     doc_files: ClassVar[str] = ""
+    #: The file or key column of docs/osparams.md, formatted with the knob's YAML fields.
+    doc_location_format: ClassVar[str] = ""
 
     @classmethod
     def doc_location(cls, spec: dict[str, Any]) -> str:
         """The file or key column of docs/osparams.md for a knob's YAML ``spec``."""
-        return ""
+        return cls.doc_location_format.format(**spec)
 
     @classmethod
     def doc_kind(cls, spec: dict[str, Any]) -> Kind:

@@ -25,12 +25,10 @@ class BlockQueue(OsParam):
     scope = "per_device"
     allowed_paths = ("/sys/devices/*/block/*/queue/*", "/sys/block/*/queue/*")
     sandbox_globs = ("/sys/block/*/queue/*", "/sys/block/*/queue/iosched/*")
+    doc_location_format = "queue/`{attribute}`"
     doc_files = ("`/sys/block/<dev>/queue/<attribute>` of every real disk; the I/O scheduler's `iosched/*` "
                  "tunables are restored with it")
 
-    @classmethod
-    def doc_location(cls, spec: dict[str, Any]) -> str:
-        return f"queue/`{spec['attribute']}`"
 
     @classmethod
     def doc_kind(cls, spec: dict[str, Any]) -> Kind:

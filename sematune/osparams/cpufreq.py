@@ -25,11 +25,9 @@ class Cpufreq(OsParam):
     scope = "per_core"
     allowed_paths = ("/sys/devices/system/cpu/*",)
     sandbox_globs = ("/sys/devices/system/cpu/online", "/sys/devices/system/cpu/cpufreq/policy*/*")
+    doc_location_format = "`{attribute}`"
     doc_files = "`cpufreq/policy*/<attribute>` of policies covering the selected CPUs"
 
-    @classmethod
-    def doc_location(cls, spec: dict[str, Any]) -> str:
-        return f"`{spec['attribute']}`"
 
     def __init__(
         self,

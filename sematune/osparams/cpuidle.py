@@ -18,11 +18,10 @@ class _Cpuidle(OsParam):
                      "/sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/name",
                      "/sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/disable",
                      f"{CPUIDLE}/*")
-    doc_files = "`cpuidle/current_governor`; `cpuN/cpuidle/stateK/disable` for all states deeper than the chosen one"
+    doc_location_format = "cpuidle"
+    doc_files = ("`cpuidle/current_governor`; `cpuN/cpuidle/stateK/disable` for all states deeper than the "
+                 "chosen one")
 
-    @classmethod
-    def doc_location(cls, spec: dict[str, Any]) -> str:
-        return "cpuidle"
 
     @classmethod
     def doc_kind(cls, spec: dict[str, Any]) -> Kind:

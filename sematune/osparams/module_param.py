@@ -17,11 +17,9 @@ class ModuleParam(OsParam):
     interface = "module_param"
     allowed_paths = ("/sys/module/*/parameters/*",)
     sandbox_globs = ("/sys/module/haltpoll/parameters/*", "/sys/module/kvm/parameters/halt_poll_ns")
+    doc_location_format = "`{module}.{parameter}`"
     doc_files = "`/sys/module/<module>/parameters/<parameter>`"
 
-    @classmethod
-    def doc_location(cls, spec: dict[str, Any]) -> str:
-        return f"`{spec['module']}.{spec['parameter']}`"
 
     def __init__(self, name: str, *, module: str, parameter: str, **kwargs: Any) -> None:
         for key, value in (("module", module), ("parameter", parameter)):

@@ -31,11 +31,9 @@ class Sysctl(OsParam):
     allowed_paths = ("/proc/sys/*",)
     sandbox_globs = ("/proc/sys/vm/*", "/proc/sys/kernel/sched_*", "/proc/sys/kernel/numa_balancing",
                      "/proc/sys/kernel/timer_migration", "/proc/sys/net/core/*", "/proc/sys/net/ipv4/tcp_*")
+    doc_location_format = "`{key}`"
     doc_files = "`/proc/sys/<key with dots as slashes>`"
 
-    @classmethod
-    def doc_location(cls, spec: dict[str, Any]) -> str:
-        return f"`{spec['key']}`"
 
     def __init__(
         self,

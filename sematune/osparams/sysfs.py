@@ -28,11 +28,9 @@ class SysfsValue(OsParam):
     allowed_paths = ("/sys/kernel/mm/transparent_hugepage/*", "/sys/devices/system/cpu/*")
     sandbox_globs = ("/sys/kernel/mm/transparent_hugepage/*", "/sys/kernel/mm/transparent_hugepage/khugepaged/*",
                      "/sys/devices/system/cpu/intel_pstate/*")
+    doc_location_format = "`{path}`"
     doc_files = "one sysfs file with a number or word"
 
-    @classmethod
-    def doc_location(cls, spec: dict[str, Any]) -> str:
-        return f"`{spec['path']}`"
 
     def __init__(self, name: str, *, path: str, related: Sequence[str] = (), **kwargs: Any) -> None:
         self.path = path
