@@ -67,6 +67,14 @@ class Domain:
             raise ConfigError(f"{key}.log", f"a log-scale range needs low > 0, got low={low}")
         self.low, self.high = (int(low), int(high)) if dtype == "int" else (float(low), float(high))
 
+    @classmethod
+    def empty(cls, key: str, dtype: str = "str") -> "Domain":
+        """A categorical domain with no choices: for a knob whose host offers none (it is unavailable)."""
+        domain = cls.__new__(cls)
+        domain.key, domain.log, domain.dtype = key, False, dtype
+        domain.choices, domain.low, domain.high = (), None, None
+        return domain
+
     @property
     def kind(self) -> Kind:
         return "categorical" if self.choices is not None else "continuous"
@@ -196,26 +204,46 @@ class OsParam(ABC):
         self.unit = unit
         #: Dropped with a warning (instead of failing the run) when this host lacks it.
         self.optional = bool(optional)
-        self.domain = self._build_domain(low=low, high=high, log=log, dtype=dtype, choices=choices)
         self.dropped_choices: list[Value] = []
         self.unoffered: str | None = None
+        offered = self.offered_choices()
+        if offered is not None:
+            choices = self._host_choices(offered, list(choices) if choices else None)
+            if not choices:
+                self.domain = Domain.empty(f"osparam.{self.name}", dtype)
+                return
+        self.domain = self._build_domain(low=low, high=high, log=log, dtype=dtype, choices=choices)
 
     def _build_domain(self, **kwargs: Any) -> Domain:
         return Domain(f"osparam.{self.name}", **kwargs)
 
+    def offered_choices(self) -> list[str] | None:
+        """The choices this host offers, for a family whose choices come from the host (else ``None``).
+
+        Called before the domain is built; the configured ``choices`` are limited to these.
+        """
+        return None
+
+    def _host_choices(self, offered: Sequence[str], configured: list[Value] | None) -> list[Value]:
+        wanted = configured or list(offered)
+        keep = [c for c in wanted if str(c) in offered]
+        self.dropped_choices = [c for c in wanted if str(c) not in offered]
+        if keep:
+            return keep
+        if offered:
+            self.unoffered = f"the host offers {list(offered)}, none of {wanted}"
+        return wanted
+
     def restrict_choices(self, offered: Sequence[str], configured: Sequence[Value] | None) -> None:
         """Limit the choices to what the host ``offered`` (all of it when none are configured).
 
-        When the host offers none of the configured choices the domain is left alone and
-        :attr:`unoffered` says why, which :meth:`probe` reports.
+        For families whose domain is a range or configured choices (checked after the domain is
+        built); when the host offers none of them the domain is left alone and :attr:`unoffered`
+        says why, which :meth:`probe` reports.
         """
-        wanted = list(configured) if configured else list(offered)
-        keep = tuple(c for c in wanted if str(c) in offered)
-        self.dropped_choices = [c for c in wanted if str(c) not in offered]
-        if keep:
-            self.domain.choices = keep
-        elif offered:
-            self.unoffered = f"the host offers {list(offered)}, none of {wanted}"
+        choices = self._host_choices(offered, list(configured) if configured else None)
+        if choices and self.unoffered is None:
+            self.domain.choices = tuple(choices)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

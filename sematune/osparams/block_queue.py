@@ -51,11 +51,14 @@ class BlockQueue(OsParam):
         self.bracketed = attribute == "scheduler"
         if self.bracketed:
             kwargs["dtype"] = "str"
-        configured = list(choices) if choices is not None else None
-        super().__init__(name, choices=(configured or ["?"]) if self.bracketed else choices, **kwargs)
-        files = self.files() if self.bracketed else []
-        if files and self.host.exists(files[0]):
-            self.restrict_choices(bracketed_options(self.host.read_text(files[0])), configured)
+        super().__init__(name, choices=choices, **kwargs)
+
+    def offered_choices(self) -> list[str] | None:
+        """The I/O schedulers the first device offers (only ``scheduler`` takes its choices from the host)."""
+        if not self.bracketed:
+            return None
+        files = self.files()
+        return bracketed_options(self.host.read_text(files[0])) if files and self.host.exists(files[0]) else []
 
     def devices(self) -> list[str]:
         """The selected devices (found once; the set of disks does not change during a run)."""

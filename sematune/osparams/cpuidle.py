@@ -32,11 +32,9 @@ class CpuidleGovernor(_Cpuidle):
     """``cpuidle/current_governor`` (``menu``, ``teo``, ``ladder``, ``haltpoll``…)."""
 
     def __init__(self, name: str, *, choices: Sequence[Value] | None = None, **kwargs: Any) -> None:
-        configured = list(choices) if choices else None
-        super().__init__(name, choices=configured or ["?"], dtype="str", **kwargs)
-        self.restrict_choices(self.offered(), configured)
+        super().__init__(name, choices=choices, dtype="str", **kwargs)
 
-    def offered(self) -> list[str]:
+    def offered_choices(self) -> list[str]:
         path = f"{CPUIDLE}/available_governors"
         return self.host.read_text(path).split() if self.host.exists(path) else []
 
@@ -60,10 +58,11 @@ class CpuidleStateLimit(_Cpuidle):
     def __init__(self, name: str, *, cpus: str | Sequence[int] | None = None, **kwargs: Any) -> None:
         self.cpus_spec = cpus
         self._state_dirs: dict[int, list[str]] = {}
-        super().__init__(name, choices=["?"], dtype="str", **kwargs)
-        names = self.state_names()
-        if names:
-            self.domain.choices = tuple(names)
+        super().__init__(name, dtype="str", **kwargs)
+
+    def offered_choices(self) -> list[str]:
+        """The idle-state names of the first selected CPU, shallowest first."""
+        return self.state_names()
 
     def cpus(self) -> list[int]:
         return parse_cpu_list(self.cpus_spec) if self.cpus_spec is not None else online_cpus(self.host)

@@ -59,13 +59,13 @@ class SysfsChoice(SysfsValue):
         return "categorical"
 
     def __init__(self, name: str, *, path: str, choices: Sequence[Value] | None = None, **kwargs: Any) -> None:
-        configured = list(choices) if choices is not None else None
-        super().__init__(name, path=path, choices=configured or ["?"], dtype="str", **kwargs)
-        if self.host.exists(path):
-            try:
-                self.restrict_choices(bracketed_options(self.host.read_text(path)), configured)
-            except OSError:
-                pass
+        super().__init__(name, path=path, choices=choices, dtype="str", **kwargs)
+
+    def offered_choices(self) -> list[str]:
+        try:
+            return bracketed_options(self.host.read_text(self.path)) if self.host.exists(self.path) else []
+        except OSError:
+            return []
 
     def parse(self, text: str) -> Value:
         return bracketed_choice(text)
