@@ -14,20 +14,13 @@ from sematune._imports import lazy_exports
 __version__ = "0.1.0"
 
 _CONTRACT = {
-    "BenchmarkInterface": "sematune.targets.base",
-    "BenchmarkMetrics": "sematune.targets.base",
-    "Target": "sematune.targets.base",
-    "Tuner": "sematune.tuners.base",
-    "TunerInterface": "sematune.tuners.base",
-    "TunerResponse": "sematune.tuners.base",
-    "TunerConfig": "sematune.tuners.base",
-    "Observation": "sematune.tuners.base",
-    "OsParam": "sematune.osparams.base",
-    "Host": "sematune.osparams.host",
-    "ParameterSpace": "sematune.osparams.space",
-    "ConfigError": "sematune.errors",
-    "TargetError": "sematune.errors",
+    "sematune.targets.base": "BenchmarkInterface BenchmarkMetrics Target",
+    "sematune.tuners.base": "Tuner TunerInterface TunerResponse TunerConfig Observation",
+    "sematune.osparams.base": "OsParam",
+    "sematune.osparams.host": "Host",
+    "sematune.osparams.space": "ParameterSpace",
+    "sematune.errors": "ConfigError TargetError",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _CONTRACT)
-__all__ = ["__version__", *_CONTRACT]
+__all__ = ["__version__", *__dir__()]

@@ -18,12 +18,13 @@ def optional_import(module: str, extra: str) -> ModuleType:
         ) from exc
 
 
-def lazy_exports(package: str, names: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``__getattr__`` and ``__dir__`` for a package whose public ``names`` map to their modules.
+def lazy_exports(package: str, modules: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for a package whose public names live in other modules.
 
-    A name is imported on first use, so ``import sematune`` stays cheap while
-    ``from sematune import BenchmarkInterface`` works.
+    ``modules`` maps a module to its exported names, space-separated. A name is imported on first
+    use, so ``import sematune`` stays cheap while ``from sematune import BenchmarkInterface`` works.
     """
+    names = {name: module for module, listed in modules.items() for name in listed.split()}
 
     def __getattr__(name: str) -> Any:
         module = names.get(name)
