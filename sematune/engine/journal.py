@@ -84,7 +84,6 @@ class HostJournal:
         if self.path.exists():
             raise HostSafetyError(f"a journal already exists at {self.path}; restore it first")
         self.data = self._header(run)
-        atomic_write_json(self.path, self.data)
         for fstype, target in space.mounts():
             self.data["mounts"].append(target)
             atomic_write_json(self.path, self.data)
