@@ -55,13 +55,18 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, sandbox: Path, sta
         tuner = ["tuner=fixed"]
     out = cli(override, *tuner, "target=synthetic", f"host_root={sandbox}", "experiment=quick",
               "tracking.enabled=false")
+    assert_refused(out, expected)
+    assert snapshot(sandbox) == before
+    assert not (state_dir / "journal.json").exists()
+    assert not (cli.cwd / "mlflow.db").exists()
+
+
+def assert_refused(out, expected: str) -> None:
+    """Exit code 2 and exactly one error line, which contains ``expected``."""
     assert out.returncode == 2, out.stderr
     errors = [line for line in out.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1, out.stderr
     assert expected in errors[0]
-    assert snapshot(sandbox) == before
-    assert not (state_dir / "journal.json").exists()
-    assert not (cli.cwd / "mlflow.db").exists()
 
 
 def test_unavailable_knobs_are_listed_or_dropped(cli, sandbox: Path) -> None:

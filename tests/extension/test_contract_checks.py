@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.test_journal import snapshot
+from tests.test_cli import assert_refused
 
 CANARY = "canary.txt"
 
@@ -44,10 +45,7 @@ def test_refused_before_any_write(cli, sandbox: Path, state_dir: Path, tmp_path:
     before = snapshot(sandbox)
     out = cli(*tuner, "target=synthetic", *overrides, f"host_root={sandbox}", "experiment=quick",
               "tracking.enabled=false")
-    assert out.returncode == 2, out.stderr
-    errors = [line for line in out.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1, out.stderr
-    assert expected in errors[0]
+    assert_refused(out, expected)
     assert snapshot(sandbox) == before
     assert canary.read_text() == "keep me"
     assert not (state_dir / "journal.json").exists()
