@@ -23,7 +23,6 @@ from sematune.engine.progress import RunProgress
 from sematune.engine.records import HistoryWriter
 from sematune.engine.signals import interrupts_raise, shielded
 from sematune.errors import HostSafetyError, RunInterrupted, SemaTuneError, TargetError
-from sematune.osparams.sched_debugfs import MOUNTED_BY_US
 from sematune.tracking.artifacts import write_json
 
 log = logging.getLogger(__name__)
@@ -131,7 +130,7 @@ class RunSession:
         opening: Optional[Future[None]] = None
         try:
             restore_stale_journal(self.c.state_dir, self.run_dir)
-            journal.capture(self.c.space, mounts=list(MOUNTED_BY_US), run=self.run_name)
+            journal.capture(self.c.space, run=self.run_name)
             write_json(host_state(journal), self.run_dir / "host_state_before.json")
             # MLflow's import and store set-up take seconds: overlap them with the target's preparation.
             opening = pool.submit(self.recording.open)
@@ -174,7 +173,6 @@ class RunSession:
                 history.close()
                 self._cleanup_target()
                 if journal.data is not None:  # the host first; tracking may be slow or unreachable
-                    journal.add_mounts(list(MOUNTED_BY_US))
                     self.report = journal.restore()
                     write_json(self.report, self.run_dir / "restoration_report.json")
                     write_json(host_state(journal), self.run_dir / "host_state_after.json")
