@@ -25,6 +25,8 @@ from sematune.components import build_components
 from sematune.engine.session import RunSession, run_tags
 from sematune.errors import ConfigError, SemaTuneError
 from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker, flatten
+from sematune.tracking.redact import install_log_redaction, redact, redact_overrides
+from sematune.tracking.store_check import check_tracking_store
 from sematune.tracking.sweep_runs import job_tags
 
 log = logging.getLogger("sematune")
@@ -59,6 +61,7 @@ def _skip_finished(cfg: DictConfig) -> bool:
 
 def run(cfg: DictConfig) -> int:
     """Run one tuning run from a composed config; return the exit code."""
+    install_log_redaction()
     if _skip_finished(cfg):
         return 0
     try:
@@ -69,11 +72,17 @@ def run(cfg: DictConfig) -> int:
     except SemaTuneError as exc:
         log.error("%s", exc)
         return exc.exit_code
+    if components.settings.tracking.enabled:
+        try:  # before the lock and the journal: a dead store must not hold the host for minutes
+            check_tracking_store(components.settings.tracking.tracking_uri)
+        except ConfigError as exc:
+            log.error("config error: %s", exc)
+            return exc.exit_code
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     choices = dict(hydra_cfg.runtime.choices)
     settings = components.settings
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = redact(OmegaConf.to_container(cfg, resolve=True))  # secrets never reach params or artifacts
     assert isinstance(plain, dict)
     tracker_factory = None
     if settings.tracking.enabled:
@@ -94,10 +103,11 @@ def run(cfg: DictConfig) -> int:
         components,
         hydra_cfg.runtime.output_dir,
         run_name=run_name,
-        params={**flatten(plain), **flatten(components.tuner.describe(), "tuner_settings.")},
+        params={**flatten(plain), **flatten(redact(components.tuner.describe()), "tuner_settings.")},
         tags={**run_tags(components, choices), "hydra.job.num": str(hydra_cfg.job.get("num", 0)),
-              "overrides": " ".join(hydra_cfg.overrides.task), **job_tags(list(hydra_cfg.overrides.task))},
-        resolved_config=OmegaConf.to_yaml(cfg, resolve=True),
+              "overrides": " ".join(redact_overrides(hydra_cfg.overrides.task)),
+              **job_tags(redact_overrides(hydra_cfg.overrides.task))},
+        resolved_config=OmegaConf.to_yaml(OmegaConf.create(plain)),
         tracker_factory=tracker_factory,
         probes=probes,
     )
