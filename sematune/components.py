@@ -63,8 +63,7 @@ def _build(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
             raise cause from None
         if isinstance(cause, ImportError):
             raise ConfigError(key, str(cause)) from None
-        message = str(exc).splitlines()[0]
-        raise ConfigError(key, message) from None
+        raise ConfigError(key, str(exc)) from None  # ConfigError joins the lines: no reason lost
 
 
 def build_space(cfg: DictConfig, host: Host, skip_unavailable: bool) -> ParameterSpace:
