@@ -62,6 +62,11 @@ def _skip_finished(cfg: DictConfig) -> bool:
 def run(cfg: DictConfig) -> int:
     """Run one tuning run from a composed config; return the exit code."""
     install_log_redaction()
+    try:  # every interpolation (${oc.env:…}) resolved up front: a missing one is a config error
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        log.error("config error: %s: %s", getattr(exc, "full_key", "") or "config", _one_line(exc).split(" full_key:")[0])
+        return 2
     if _skip_finished(cfg):
         return 0
     try:
@@ -135,6 +140,20 @@ def _task(cfg: DictConfig) -> Any:
     return 0
 
 
+def _bad_override() -> str:
+    """``"<override>: "`` for the first command-line override Hydra's grammar rejects, else ``""``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for arg in sys.argv[1:]:
+        if "=" in arg and not arg.startswith("-"):
+            try:
+                parser.parse_override(arg)
+            except Exception:
+                return f"{arg.split('=', 1)[0].lstrip('+~')}: "
+    return ""
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).split("Config search path", 1)[0]
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
@@ -153,7 +172,7 @@ def main() -> None:
         sys.exit(1)
     except Exception as exc:
         if not _EntryState.task_started or isinstance(exc, (HydraException, OmegaConfBaseException)):
-            print(f"config error: {_one_line(exc)}", file=sys.stderr)
+            print(f"config error: {_bad_override()}{_one_line(exc)}", file=sys.stderr)
             sys.exit(2)
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(1)

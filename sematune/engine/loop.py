@@ -277,6 +277,7 @@ class Engine:
         else:
             self._failures = 0
         record.timings = timings
+        self.history.append(record)  # first: a kill between the two never leaves a window only in MLflow
         if self.tracker is not None:
             t0 = time.perf_counter()
             try:
@@ -285,7 +286,6 @@ class Engine:
                 log.error("tracking failed (history JSONL still written): %s", exc)
                 self.tracker = None
             record.timings["track_s"] = time.perf_counter() - t0
-        self.history.append(record)
         self.records.append(record)
         log.info(
             "window %d %-8s %s=%s reward=%s%s",

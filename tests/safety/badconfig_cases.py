@@ -70,7 +70,7 @@ CASES: list[tuple[str, list[str]]] = [
     ("tuner", ["+tuner.nope=1"]),
     ("tuner", ["tuner._target_=sematune.tuners.nope.Missing"]),
     ("tuner", ["tuner._target_=nonexistent_module_xyz.Tuner"]),
-    ("osparam", ["+osparam.vm_swappiness.nope=1"]),
+    ("vm_swappiness", ["+osparam.vm_swappiness.nope=1"]),
     # override syntax
     ("loop.window_seconds", ["loop.window_seconds=[1"]),
     ("loop", ["loop=5"]),
