@@ -14,8 +14,9 @@ from typing import Any, Iterable, Mapping
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"key|token|secret|passw|credential|auth", re.IGNORECASE)
-#: Names that match the rule above but hold no secret (a sysctl's ``key``, token counts).
-_NOT_SECRET_LEAF = re.compile(r"^(key|keys|knob_key|sysctl_key)$|tokens?$|_tokens?_|^token_usage", re.IGNORECASE)
+#: Names that match the rule above but hold no secret (a sysctl's ``key``). Numbers (token counts)
+#: are never masked by name: only text is.
+_NOT_SECRET_LEAF = re.compile(r"^keys?$", re.IGNORECASE)
 #: Values that look like credentials whatever their variable is called.
 _CREDENTIAL_VALUE = re.compile(
     r"^(sk-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abpr]-[\w-]{10,}|"
