@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 from sematune._pidlock import HostLock
-from sematune.engine.journal import HostJournal, JournalCorrupt, default_state_dir, host_lock_dir
+from sematune.engine.journal import HostJournal, JournalCorrupt, default_state_dir, host_lock_dir, stale_state_dirs
 from sematune.errors import SemaTuneError
 from sematune.osparams.host import Host
-from sematune.tracking.stale_runs import mark_killed
+from sematune.tracking.stale_runs import mark_open_runs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,10 +61,11 @@ def main(argv: list[str] | None = None) -> int:
             journal = HostJournal.load(state_dir, host)
             if journal is None:
                 print(f"nothing to restore: no journal in {state_dir}")
+                mark_open_runs(stale_state_dirs(host, state_dir), args.tracking_uri)
                 return 0
             report = journal.restore()
             if report.ok:
-                mark_killed(journal.data or {}, args.tracking_uri)
+                mark_open_runs(stale_state_dirs(host, state_dir), args.tracking_uri)
     except JournalCorrupt as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -131,7 +131,6 @@ class JournalData(BaseModel):
     allowed_paths: list[str] = []
     mounts: list[str] = []
     entries: list[JournalEntry]
-    tracking: dict[str, str] = {}
 
 
 def _decoded(entry: JournalEntry) -> tuple[bytes, bytes]:
@@ -183,7 +182,6 @@ class HostJournal:
             "allowed_paths": list(self.host.allowed_paths),
             "mounts": list(mounts or []),
             "entries": entries,
-            "tracking": {},
         }
         # The pointer first: a run using another state dir still finds this journal after a crash.
         atomic_write_json(self.pointer, {"state_dir": str(self.state_dir.resolve())})
@@ -199,10 +197,6 @@ class HostJournal:
         """Record mount points made after capture (they are unmounted on restore)."""
         if self.data is not None and (new := [m for m in mounts if m not in self.data["mounts"]]):
             self._update("mounts", [*self.data["mounts"], *new])
-
-    def note_tracking(self, tracking_uri: str, run_id: str) -> None:
-        """Remember the MLflow run, so a later restore can mark it KILLED if this process dies."""
-        self._update("tracking", {"uri": tracking_uri, "run_id": run_id})
 
     # -- load / restore ---------------------------------------------------------------------
     @classmethod

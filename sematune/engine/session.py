@@ -28,14 +28,18 @@ from sematune.osparams.sched_debugfs import MOUNTED_BY_US
 from sematune.tracking.artifacts import write_json, write_window_table
 from sematune.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
 from sematune.tracking.plots import plot_objective_per_window
-from sematune.tracking.stale_runs import mark_killed
+from sematune.tracking.stale_runs import close_open_run, mark_open_runs, note_open_run
 
 log = logging.getLogger(__name__)
 
 
 def restore_stale_journal(components: Components, run_dir: Path, tracking_uri: Optional[str] = None) -> Optional[RestoreReport]:
-    """Restore a journal a crashed run left for this host (in any state dir); raise if it cannot be."""
-    for state_dir in stale_state_dirs(components.host, components.state_dir):
+    """Restore a journal a crashed run left for this host (in any state dir); raise if it cannot be.
+
+    MLflow runs a killed process left RUNNING (in this run's store) are marked KILLED.
+    """
+    dirs = stale_state_dirs(components.host, components.state_dir)
+    for state_dir in dirs:
         stale = HostJournal.load(state_dir, components.host)
         if stale is None:
             continue
@@ -48,8 +52,9 @@ def restore_stale_journal(components: Components, run_dir: Path, tracking_uri: O
             raise HostSafetyError(
                 f"a stale journal in {state_dir} could not be restored; see {run_dir / 'stale_restoration_report.json'}"
             )
-        mark_killed(stale.data, tracking_uri)
+        mark_open_runs(dirs, tracking_uri)
         return report
+    mark_open_runs(dirs, tracking_uri)
     return None
 
 
@@ -145,7 +150,7 @@ class RunSession:
             if tracking is not None:
                 self.tracker = tracking.result()
                 if self.tracker.run_id:
-                    journal.note_tracking(self.tracker.tracking_uri, self.tracker.run_id)
+                    note_open_run(self.c.state_dir, self.tracker.tracking_uri, self.tracker.run_id)
             self._set_target_tags()
             loop = self.c.settings.loop
             extra_baselines = (loop.tuning_windows - 1) // loop.baseline_every if loop.baseline_every else 0
@@ -246,6 +251,7 @@ class RunSession:
                          "host_state_after.json", "summary.json"):
                 self.tracker.log_artifact(self.run_dir / name)
             self.tracker.finish(self.status)
+            close_open_run(self.c.state_dir)
         except Exception as exc:
             log.error("closing the MLflow run failed (files are in %s): %s", self.run_dir, exc)
 

@@ -1,26 +1,45 @@
-"""Close the MLflow run of a process that died (SIGKILL, power loss) without closing it."""
+"""Close the MLflow run of a process that died (SIGKILL, power loss) without closing it.
+
+While a run's MLflow run is open, ``open_run.json`` in the state dir names it; the file goes
+when the run is closed. The next start on the host, or ``python -m sematune.restore``, marks a
+run named there KILLED if it is still RUNNING.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any, Mapping, Optional
+import os
+from pathlib import Path
+from typing import Iterable, Optional
 
 log = logging.getLogger(__name__)
+
+MARKER = "open_run.json"
+
+
+def note_open_run(state_dir: str | os.PathLike[str], tracking_uri: str, run_id: str) -> None:
+    from sematune.engine.journal import atomic_write_json
+
+    atomic_write_json(Path(state_dir) / MARKER, {"uri": tracking_uri, "run_id": run_id})
+
+
+def close_open_run(state_dir: str | os.PathLike[str]) -> None:
+    (Path(state_dir) / MARKER).unlink(missing_ok=True)
 
 
 def _local_store(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
 
-def mark_killed(journal: Mapping[str, Any], tracking_uri: Optional[str] = None) -> Optional[str]:
-    """Mark the journal's MLflow run KILLED if it is still RUNNING; return its id when marked.
+def mark_killed(recorded: dict, tracking_uri: Optional[str] = None) -> Optional[str]:
+    """Mark the recorded MLflow run KILLED if it is still RUNNING; return its id when marked.
 
-    The store is ``tracking_uri`` (the invoking run's or the command line's); the journal's own
-    URI is used only when it is a local file store, since a journal is untrusted input.
+    The store is ``tracking_uri`` (the invoking run's or the command line's); the recorded URI
+    is used only when it is a local file store, since the state dir is untrusted input.
     """
-    recorded = journal.get("tracking") or {}
     run_id, uri = recorded.get("run_id"), tracking_uri or recorded.get("uri")
-    if not run_id or not uri or (tracking_uri is None and not _local_store(uri)):
+    if not isinstance(run_id, str) or not isinstance(uri, str) or (tracking_uri is None and not _local_store(uri)):
         return None
     if tracking_uri is not None and recorded.get("uri") not in (None, tracking_uri):
         return None  # the dead run lived in another store
@@ -37,3 +56,18 @@ def mark_killed(journal: Mapping[str, Any], tracking_uri: Optional[str] = None) 
         return None
     log.warning("marked MLflow run %s (left RUNNING by a killed process) as KILLED", run_id)
     return run_id
+
+
+def mark_open_runs(state_dirs: Iterable[str | os.PathLike[str]], tracking_uri: Optional[str] = None) -> list[str]:
+    """Mark every run a dead process left open in ``state_dirs``; the caller holds the host lock."""
+    marked = []
+    for state_dir in state_dirs:
+        path = Path(state_dir) / MARKER
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(recorded, dict) and (run_id := mark_killed(recorded, tracking_uri)):
+            marked.append(run_id)
+        path.unlink(missing_ok=True)
+    return marked

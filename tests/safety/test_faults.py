@@ -90,13 +90,16 @@ def _mlflow(lab: dict, name: str) -> tuple[str | None, set[int]]:
     db = lab["work"] / "mlflow.db"
     if not db.exists():
         return None, set()
-    with sqlite3.connect(db) as conn:
-        row = conn.execute("select run_uuid, status from runs where name = ?", (name,)).fetchone()
-        if row is None:
+    conn = sqlite3.connect(db)  # closed at once: an open read cursor would block the next child's writes
+    try:
+        rows = conn.execute("select run_uuid, status from runs where name = ?", (name,)).fetchall()
+        if not rows:
             return None, set()
         steps = {s for (s,) in conn.execute("select distinct step from metrics where run_uuid = ? and key = 'phase'",
-                                            (row[0],))}
-    return row[1], steps
+                                            (rows[0][0],)).fetchall()}
+    finally:
+        conn.close()
+    return rows[0][1], steps
 
 
 def _check(lab: dict, name: str, code: int, finished_first: bool, killed: bool) -> None:
