@@ -11,6 +11,7 @@ import json
 import logging
 import platform
 import signal
+import uuid
 from pathlib import Path
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Mapping, Optional
@@ -28,7 +29,7 @@ from sematune.osparams.sched_debugfs import MOUNTED_BY_US
 from sematune.tracking.artifacts import write_json, write_window_table
 from sematune.tracking.mlflow_tracker import MlflowTracker, resolve_tracking_uri
 from sematune.tracking.plots import plot_objective_per_window
-from sematune.tracking.stale_runs import close_open_run, mark_open_runs, note_open_run
+from sematune.tracking.stale_runs import SESSION_TAG, close_open_run, mark_open_runs, note_open_run
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,11 @@ class RunSession:
     def _start_tracking(self) -> MlflowTracker:
         assert self.tracker_factory is not None
         tracker = self.tracker_factory()
-        tracker.start(self.run_name, self.params, self.tags, self.c.space)
+        session = uuid.uuid4().hex  # the marker names the run even if this process dies inside start()
+        note_open_run(self.c.state_dir, tracker.tracking_uri, session)
+        tracker.start(self.run_name, self.params, {**self.tags, SESSION_TAG: session}, self.c.space)
+        if tracker.run_id:
+            note_open_run(self.c.state_dir, tracker.tracking_uri, session, tracker.run_id)
         return tracker
 
     def _tracking_uri(self) -> Optional[str]:
@@ -149,8 +154,6 @@ class RunSession:
                 raise TargetError(f"{type(target).__name__}.pre_execute() returned False")
             if tracking is not None:
                 self.tracker = tracking.result()
-                if self.tracker.run_id:
-                    note_open_run(self.c.state_dir, self.tracker.tracking_uri, self.tracker.run_id)
             self._set_target_tags()
             loop = self.c.settings.loop
             extra_baselines = (loop.tuning_windows - 1) // loop.baseline_every if loop.baseline_every else 0

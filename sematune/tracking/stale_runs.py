@@ -18,10 +18,15 @@ log = logging.getLogger(__name__)
 MARKER = "open_run.json"
 
 
-def note_open_run(state_dir: str | os.PathLike[str], tracking_uri: str, run_id: str) -> None:
+#: Tag that ties an MLflow run to its marker before the run's id is known.
+SESSION_TAG = "sematune.session"
+
+
+def note_open_run(state_dir: str | os.PathLike[str], tracking_uri: str, session: str, run_id: str = "") -> None:
+    """Written before the MLflow run is created (``session`` tag), again once its id is known."""
     from sematune.engine.journal import atomic_write_json
 
-    atomic_write_json(Path(state_dir) / MARKER, {"uri": tracking_uri, "run_id": run_id})
+    atomic_write_json(Path(state_dir) / MARKER, {"uri": tracking_uri, "session": session, "run_id": run_id})
 
 
 def close_open_run(state_dir: str | os.PathLike[str]) -> None:
@@ -38,8 +43,8 @@ def mark_killed(recorded: dict, tracking_uri: Optional[str] = None) -> Optional[
     The store is ``tracking_uri`` (the invoking run's or the command line's); the recorded URI
     is used only when it is a local file store, since the state dir is untrusted input.
     """
-    run_id, uri = recorded.get("run_id"), tracking_uri or recorded.get("uri")
-    if not isinstance(run_id, str) or not isinstance(uri, str) or (tracking_uri is None and not _local_store(uri)):
+    run_id, session, uri = recorded.get("run_id"), recorded.get("session"), tracking_uri or recorded.get("uri")
+    if not isinstance(uri, str) or (tracking_uri is None and not _local_store(uri)):
         return None
     if tracking_uri is not None and recorded.get("uri") not in (None, tracking_uri):
         return None  # the dead run lived in another store
@@ -47,7 +52,11 @@ def mark_killed(recorded: dict, tracking_uri: Optional[str] = None) -> Optional[
         from sematune.tracking.mlflow_tracker import mlflow_client
 
         client = mlflow_client(uri)
-        if client.get_run(run_id).info.status != "RUNNING":
+        if not run_id and isinstance(session, str) and session.isalnum():  # died before it learnt the id
+            experiments = [e.experiment_id for e in client.search_experiments()]
+            found = client.search_runs(experiments, f"tags.`{SESSION_TAG}` = '{session}'", max_results=1)
+            run_id = found[0].info.run_id if found else None
+        if not isinstance(run_id, str) or not run_id or client.get_run(run_id).info.status != "RUNNING":
             return None
         client.set_tag(run_id, "status", "KILLED")
         client.set_terminated(run_id, status="KILLED")
