@@ -22,6 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from sematune.components import build_components
+from sematune.engine.decision import verdict_line
 from sematune.engine.session import RunSession, run_tags
 from sematune.errors import ConfigError, SemaTuneError
 from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker, flatten
@@ -105,10 +106,11 @@ def run(cfg: DictConfig) -> int:
     s = session.summary()
     fmt = lambda v: "—" if v is None else f"{v:.6g}"  # noqa: E731
     log.info(
-        "done: %s; %s baseline %s, best %s (window %s), stable mean %s; host restore %s; outputs in %s",
-        s["status"], s["objective_metric"], fmt(s["baseline_objective"]), fmt(s["best_objective"]),
-        s["best_window"], fmt(s["stable_mean_objective"]), s["restore"], hydra_cfg.runtime.output_dir,
+        "done: %s; %s baseline %s, best tuning-phase window %s (window %s); host restore %s; outputs in %s",
+        s["status"], s["objective_metric"], fmt(s["baseline_objective"]), fmt(s["best_tuning_objective"]),
+        s["best_tuning_window"], s["restore"], hydra_cfg.runtime.output_dir,
     )
+    log.info("%s", verdict_line(s["verdict"], s.get("frozen_diff")))
     return code
 
 

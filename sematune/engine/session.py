@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Mapping, Optional
 
 from sematune.components import Components
+from sematune.engine.decision import config_diff
 from sematune.engine.journal import HostJournal
 from sematune.engine.lock import HostLock, lock_dir_for
 from sematune.engine.loop import Engine
@@ -134,9 +135,7 @@ class RunSession:
                 self.tracker = tracking.result()
             self._set_target_tags()
             loop = self.c.settings.loop
-            extra_baselines = (loop.tuning_windows - 1) // loop.baseline_every if loop.baseline_every else 0
-            total = 1 + loop.tuning_windows + loop.stable_windows + extra_baselines
-            with RunProgress(total, self.c.objective.metric) as progress:
+            with RunProgress(loop.planned_windows(), self.c.objective.metric) as progress:
                 self.engine = Engine(
                     space=self.c.space,
                     target=target,
@@ -223,7 +222,8 @@ class RunSession:
             return
         try:
             self.tracker.set_tags({"status": self.status, **{f"summary.{k}": v for k, v in summary.items()
-                                                             if not isinstance(v, dict)}})
+                                                             if not isinstance(v, (dict, list))}})
+            self._log_verdict(summary)
             for name in ("config_resolved.yaml", "history.jsonl", "windows.csv", "objective_per_window.png",
                          "restoration_report.json", "stale_restoration_report.json", "host_state_before.json",
                          "host_state_after.json", "summary.json"):
@@ -232,28 +232,49 @@ class RunSession:
         except Exception as exc:
             log.error("closing the MLflow run failed (files are in %s): %s", self.run_dir, exc)
 
+    def _log_verdict(self, summary: Mapping[str, Any]) -> None:
+        """``verdict.*`` as MLflow run metrics (numbers) and tags (everything), plus the frozen diff."""
+        assert self.tracker is not None
+        verdict = summary.get("verdict") or {}
+        numbers = {f"verdict.{k}": float(v) for k, v in verdict.items()
+                   if isinstance(v, (int, float)) and v is not None}
+        self.tracker.log_metrics(numbers)
+        self.tracker.set_tags({**{f"verdict.{k}": v for k, v in verdict.items()},
+                               "verdict.frozen_diff": json.dumps(summary.get("frozen_diff", {}), default=str)})
+
     def summary(self) -> dict[str, Any]:
-        """Headline numbers of the run (also tags on the MLflow run)."""
-        records = self.engine.records if self.engine else []
-        best = self.engine.best() if self.engine else None
+        """Headline numbers of the run (also tags on the MLflow run) and its verdict."""
+        engine = self.engine
+        records = engine.records if engine else []
+        best = engine.best() if engine else None
+        best_tuning = engine.best_tuning() if engine else None
         baseline = next((r for r in records if r.phase == "baseline" and r.objective is not None), None)
-        stable = [r.objective for r in records if r.phase == "stable" and r.status == "ok" and r.objective is not None]
+        verdict = engine.verdict() if engine else None
+        failed = [r.window for r in records if r.status == "failed"]
         out: dict[str, Any] = {
             "status": self.status,
             "windows": len(records),
-            "failed_windows": sum(r.status == "failed" for r in records),
+            "failed_windows": len(failed),
+            "contaminated_windows": sum(r.status == "contaminated" for r in records),
             "objective_metric": self.c.objective.metric,
             "goal": self.c.objective.goal,
             "baseline_objective": baseline.objective if baseline else None,
             "best_objective": best.objective if best else None,
             "best_window": best.window if best else None,
-            "stable_mean_objective": sum(stable) / len(stable) if stable else None,
+            "best_tuning_objective": best_tuning.objective if best_tuning else None,
+            "best_tuning_window": best_tuning.window if best_tuning else None,
+            "stable_mean_objective": verdict["stable_mean"] if verdict else None,
             "restore": (self.report or {}).get("verify_status", "n/a"),
+            "verdict": verdict,
         }
-        if self.engine and self.engine.frozen:
-            out["best_configuration"] = self.engine.frozen
+        if engine and engine.frozen:
+            out["best_configuration"] = engine.frozen
+            out["frozen_diff"] = config_diff(engine.frozen, engine.defaults)
         elif best is not None:
             out["best_configuration"] = best.applied
+            out["frozen_diff"] = {}
+        if engine and engine.decision is not None:
+            out["confirmation"] = engine.decision.candidates
         return out
 
 
