@@ -2,7 +2,8 @@
 
 Method (also written into every report as ``method``):
 
-* **run score**: the mean objective over a run's stable-phase windows with status ``ok``. A run
+* **run score**: the mean objective over a run's stable-phase windows of the frozen configuration
+  with status ``ok`` (interleaved default windows excluded). A run
   counts only when it FINISHED and has such a window; others are listed as failed, missing or
   "no stable windows" — never as zeros.
 * **baseline**: per target, the mean score of the runs of the baseline tuner (``fixed``).
@@ -20,6 +21,11 @@ Method (also written into every report as ``method``):
   target's baseline, or — without a baseline run — the run's own baseline-phase mean. Spread is
   the sample standard deviation of the per-window relative score (objective / reference,
   inverted when minimising); failed windows are counted apart.
+* **verdict** (per run and per cell): the frozen configuration's stable windows against the
+  default windows interleaved with them *in the same run* — gain in the goal's direction with a
+  block-bootstrap CI over the interleaved blocks (see ``sematune.engine.verdict``); a cell pools
+  the blocks of its counted runs. Unlike the relative score, it needs no ``fixed`` run and
+  cancels run-to-run level shifts.
 * **tokens**: every window's token usage summed over all runs of the arm that logged any, failed
   runs included (the spend was real).
 """
@@ -35,7 +41,10 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
+from sematune.engine.decision import DEFAULTS
 from sematune.engine.records import WindowRecord
+from sematune.engine.verdict import seed_for
+from sematune.tracking.report_verdict import VerdictCell, verdict_of
 
 #: Override keys that never change what a job measures (placement, bookkeeping).
 IGNORED_KEYS = ("resume", "sweep_name", "tracking.", "hydra.", "host_root", "host.state_dir")
@@ -118,6 +127,7 @@ class Cell(BaseModel):
     ci_high: Optional[float] = None
     robustness: Robustness = Field(default_factory=Robustness)
     tokens: Optional[TokenTotals] = None
+    verdict: VerdictCell = Field(default_factory=VerdictCell)
 
 
 class TargetInfo(BaseModel):
@@ -153,6 +163,7 @@ class RunRow(BaseModel):
     overrides: list[str] = Field(default_factory=list)
     note: str = ""
     tokens: Optional[TokenTotals] = None
+    verdict: VerdictCell = Field(default_factory=VerdictCell)
 
 
 class Series(BaseModel):
@@ -212,7 +223,7 @@ def _scored(record: WindowRecord) -> bool:
 
 def run_score(run: JobRun) -> Optional[float]:
     """Mean objective of the run's ok stable-phase windows (``None`` without any)."""
-    values = [r.objective for r in run.records if r.phase == "stable" and _scored(r)]
+    values = [r.objective for r in run.records if r.phase == "stable" and r.arm != DEFAULTS and _scored(r)]
     return mean(values) if values else None  # type: ignore[arg-type]
 
 
@@ -363,6 +374,8 @@ def build_report(
             "geomean": "exp(mean log r) over the targets where the arm has r; CI from the same replicates",
             "robustness": f"tuning windows worse than the reference by more than {threshold:.0%}; "
                           "spread = sample std of per-window relative score",
+            "verdict": "frozen stable windows vs the defaults interleaved in the same run; gain with a "
+                       f"{confidence:.0%} block-bootstrap CI (cells pool their runs' blocks)",
             "threshold": threshold, "n_boot": n_boot, "confidence": confidence, "seed": seed,
         },
     )
@@ -413,6 +426,7 @@ def build_report(
                 replicates[(target, arm)] = reps
                 cell.ci_low, cell.ci_high = _ci(reps, confidence)
             cell.robustness = _robustness(counted, baseline, goal, threshold)
+            cell.verdict = verdict_of([r.records for r in counted], goal, confidence, n_boot, seed_for(seed, target, arm))
             for r in members:
                 cell.tokens = _add_tokens(cell.tokens, run_tokens(r))
             report.cells.append(cell)
@@ -447,6 +461,7 @@ def build_report(
             relative=relative(scores[run.key], info.baseline, info.goal),
             windows=len(run.records), run_id=run.run_id, run_dir=run.run_dir, overrides=list(run.overrides),
             note=note, tokens=tokens,
+            verdict=verdict_of([run.records], info.goal, confidence, n_boot, seed_for(seed, run.key)),
         ))
         report.has_tokens = report.has_tokens or tokens is not None
     return report
