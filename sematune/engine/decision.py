@@ -132,8 +132,14 @@ def pct(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:+.1%}"
 
 
+def fmt_confidence(confidence: float) -> str:
+    """``95%``, or ``99.6%`` for the stricter per-look level of the growing-harm check."""
+    text = f"{confidence:.1%}"
+    return text.replace(".0%", "%")
+
+
 def describe_gain(estimate: GainEstimate) -> str:
-    ci = (f"{estimate.confidence:.0%} CI {pct(estimate.ci_low)} … {pct(estimate.ci_high)}"
+    ci = (f"{fmt_confidence(estimate.confidence)} CI {pct(estimate.ci_low)} … {pct(estimate.ci_high)}"
           if estimate.ci_low is not None else "no CI")
     return f"{pct(estimate.gain)} ({ci})"
 
@@ -186,7 +192,7 @@ def verdict_line(verdict: Optional[Mapping[str, Any]], frozen_diff: Optional[Map
     if verdict.get("gain") is None:
         measured = "no comparison (no usable interleaved default windows in the stable phase)"
     else:
-        ci = (f"{verdict['confidence']:.0%} CI {pct(verdict['ci_low'])} … {pct(verdict['ci_high'])}"
+        ci = (f"{fmt_confidence(verdict['confidence'])} CI {pct(verdict['ci_low'])} … {pct(verdict['ci_high'])}"
               if verdict.get("ci_low") is not None else "no CI")
         measured = (f"stable mean {_num(verdict['stable_mean'])} vs interleaved defaults "
                     f"{_num(verdict['defaults_mean'])}: gain {pct(verdict['gain'])} ({ci}), "
