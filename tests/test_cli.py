@@ -45,6 +45,7 @@ def test_cfg_job_shows_every_target(cli) -> None:
          "refusing to write /etc/hostname"),
         ("host.allowed_paths=[/proc/sys/net/*]", "not on the allow-list"),
         ("+tuner.parameters={vm_dirty_ratio: 500}", "tuner.parameters.vm_dirty_ratio"),
+        ("loop.foreign_cpu_limit=2", "loop.foreign_cpu_limit: Value error, must be auto, null"),
         ("target._target_=os.system", "target._target_"),
     ],
 )

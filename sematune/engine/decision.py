@@ -201,8 +201,10 @@ def verdict_line(verdict: Optional[Mapping[str, Any]], frozen_diff: Optional[Map
     if verdict["frozen"] == "tuned":
         knobs = ", ".join(f"{k} {v['default']}→{v['chosen']}" for k, v in list(diff.items())[:6])
         frozen = f"froze the tuned configuration ({knobs}{', …' if len(diff) > 6 else ''})"
+    elif verdict.get("fallback"):
+        frozen = "fell back to the defaults"
     else:
-        frozen = "froze the defaults"
+        frozen = "froze the defaults (both stable arms ran the defaults: an A/A comparison)"
     noise = verdict.get("noise_cv")
     return (f"verdict: {measured}; {frozen} — {verdict['reason']}"
             + (f"; A/A noise CV {noise:.1%}" if noise is not None else ""))

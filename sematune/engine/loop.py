@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Annotated, Any, Iterable, Literal, Mapping, Optional, Protocol, Sequence, Union
+from typing import Any, Iterable, Literal, Mapping, Optional, Protocol, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -41,21 +41,36 @@ class LoopSettings(BaseModel):
     baseline_every: int = Field(0, ge=0, description="an extra host-default window every K tuning windows (0: off)")
     max_consecutive_failures: int = Field(3, ge=1, description="abort after this many failed windows in a row")
     max_remeasure: int = Field(2, ge=0, description="re-measure a contaminated window at most this often")
-    foreign_cpu_limit: Union[Literal["auto"], None, Annotated[float, Field(ge=0, le=1)]] = Field(
+    foreign_cpu_limit: Union[Literal["auto"], None, float] = Field(
         "auto",
         description="share of the window's CPU capacity (window × CPUs) used by other processes above which "
         "a window is contaminated and re-measured (auto: sized for the host, see auto_foreign_cpu_limit; null: off)",
     )
     confirm_candidates: int = Field(
-        3, ge=0, description="configurations re-measured against the defaults before the stable phase "
+        2, ge=0, description="configurations re-measured against the defaults before the stable phase "
         "(the tuner's best_parameters() first, then the best tuning means; 0: freeze the tuner's pick unconfirmed)")
-    confirm_repeats: int = Field(3, ge=1, description="interleaved rounds (defaults, c1, c2, …) in the confirm phase")
+    confirm_repeats: int = Field(
+        7, ge=1, description="interleaved rounds (defaults, c1, c2, …) in the confirm phase; a candidate can only "
+        "be significant with enough rounds (6 at 95%, 7 for two candidates)")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence of the verdict's CI and of every decision")
     stable_defaults_every: int = Field(
-        4, ge=0, description="every K-th stable window runs the defaults (arm=defaults; 0: off, no verdict)")
+        3, ge=0, description="every K-th stable window runs the defaults (arm=defaults; 0: off, no verdict)")
     fallback_min_defaults: int = Field(
         3, ge=1, description="interleaved stable default windows before the growing-harm check starts")
     bootstrap_samples: int = Field(2000, ge=100, description="bootstrap replicates for every CI")
+
+    @field_validator("foreign_cpu_limit", mode="before")
+    @classmethod
+    def _auto_null_or_share(cls, value: Any) -> Any:
+        if value is None or value == "auto":
+            return value
+        try:
+            share = float(value)
+        except (TypeError, ValueError):
+            share = float("nan")
+        if not 0 <= share <= 1 or isinstance(value, bool):
+            raise ValueError("must be auto, null (off) or a share of the CPU capacity in [0, 1]")
+        return share
 
     @field_validator("stable_defaults_every")
     @classmethod

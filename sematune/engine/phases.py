@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_HARM = "SemaTune does no harm by default: froze the defaults"
+NO_HARM = "SemaTune does no harm by default"
 
 
 class ConfirmAndStable:
@@ -48,7 +48,7 @@ class ConfirmAndStable:
         candidates = rank_candidates(self.records, self.defaults, s.confirm_candidates, pick)
         self._shrink_progress(s.confirm_windows() - s.confirm_windows(len(candidates)))
         if not candidates:
-            return Decision("defaults", "no candidate differs from the defaults; froze the defaults",
+            return Decision("defaults", "no candidate differs from the defaults (nothing to confirm)",
                             dict(self.defaults))
         log.info("confirm phase: %d candidate(s) × %d rounds against the defaults", len(candidates),
                  s.confirm_repeats)
@@ -59,7 +59,8 @@ class ConfirmAndStable:
         return self._decide(candidates)
 
     def _decide(self: "Engine", candidates: list[Candidate]) -> Decision:
-        goal, conf = self.objective.goal, self.settings.confidence
+        goal = self.objective.goal
+        conf = 1.0 - (1.0 - self.settings.confidence) / len(candidates)  # Bonferroni over the candidates
         rows, best = [], None
         for k, candidate in enumerate(candidates, 1):
             arm = candidate_arm(k)
@@ -84,7 +85,7 @@ class ConfirmAndStable:
             return Decision("tuned", f"{arm} beat the defaults by {describe_gain(estimate)} in confirmation",
                             dict(candidates[k - 1].config), arm, rows)
         return Decision("defaults", f"no candidate beat the defaults with {self.settings.confidence:.0%} "
-                        f"confidence (best: {arm} {describe_gain(estimate)}); {NO_HARM}",
+                        f"confidence over {len(candidates)} candidate(s) (best: {arm} {describe_gain(estimate)}); {NO_HARM}",
                         dict(self.defaults), candidates=rows)
 
     def _unconfirmed(self: "Engine", pick: Optional[dict[str, Any]]) -> Decision:

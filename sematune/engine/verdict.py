@@ -5,10 +5,15 @@ measured next to each other in time (one confirmation round, or the frozen windo
 interleaved default windows). Resampling whole blocks keeps that pairing, so drift common to
 both arms cancels. The gain is the ratio of pooled means in the goal's direction, minus one:
 ``+0.05`` is 5% better than the defaults whether the goal is maximise or minimise.
+
+With few blocks a plain percentile bootstrap is too narrow, so the CI is Hesterberg's *expanded
+percentile* interval: the percentiles are taken at Φ(−√(n/(n−1))·t₍₁₋α/2, n−1₎) instead of α/2
+(n = blocks), which widens it the way a t interval widens a z interval.
 """
 
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -31,16 +36,22 @@ class GainEstimate:
     n_tuned: int
     n_defaults: int
     confidence: float
+    blocks: int = 0
+
+    @property
+    def decisive(self) -> bool:
+        """Enough blocks for the confidence: see :func:`min_blocks`."""
+        return self.blocks >= min_blocks(self.confidence)
 
     @property
     def better(self) -> bool:
-        """The tuned arm beats the defaults with the estimate's confidence (CI above 0)."""
-        return self.ci_low is not None and self.ci_low > 0
+        """The tuned arm beats the defaults with the estimate's confidence (CI above 0, enough blocks)."""
+        return self.decisive and self.ci_low is not None and self.ci_low > 0
 
     @property
     def worse(self) -> bool:
-        """The defaults beat the tuned arm with the estimate's confidence (CI below 0)."""
-        return self.ci_high is not None and self.ci_high < 0
+        """The defaults beat the tuned arm with the estimate's confidence (CI below 0, enough blocks)."""
+        return self.decisive and self.ci_high is not None and self.ci_high < 0
 
     @property
     def significant(self) -> bool:
@@ -52,6 +63,46 @@ def relative_gain(tuned: np.ndarray | float, defaults: np.ndarray | float, goal:
     return defaults / tuned - 1.0 if goal == "minimize" else tuned / defaults - 1.0
 
 
+def min_blocks(confidence: float) -> int:
+    """Fewest blocks that can show an effect at ``confidence``: with n blocks all on one side by
+    chance (probability 2⁻ⁿ under no effect) every bootstrap replicate is too, so 2⁻ⁿ must stay
+    below the one-sided tail (1 − confidence)/2 — 6 blocks for 95%."""
+    return math.ceil(math.log2(2.0 / (1.0 - confidence)) - 1e-9)
+
+
+def normal_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def normal_quantile(p: float) -> float:
+    """Φ⁻¹(p) by bisection (|error| < 1e-9)."""
+    lo, hi = -40.0, 40.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if normal_cdf(mid) < p else (lo, mid)
+    return (lo + hi) / 2
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Student t quantile: exact for 1 and 2 degrees of freedom, a Cornish–Fisher series above (≤ 1%)."""
+    if df == 1:
+        return math.tan(math.pi * (p - 0.5))
+    if df == 2:
+        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+    z = normal_quantile(p)
+    terms = ((z ** 3 + z) / 4, (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96,
+             (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / 384,
+             (79 * z ** 9 + 776 * z ** 7 + 1482 * z ** 5 - 1920 * z ** 3 - 945 * z) / 92160)
+    return z + sum(term / df ** (k + 1) for k, term in enumerate(terms))
+
+
+def expanded_tail(confidence: float, n: int) -> float:
+    """The lower percentile (as a probability) of the expanded percentile interval over ``n`` blocks."""
+    alpha = 1.0 - confidence
+    t = t_quantile(1.0 - alpha / 2.0, n - 1)
+    return normal_cdf(-math.sqrt(n / (n - 1)) * t)
+
+
 def seed_for(*parts: object) -> int:
     """A stable bootstrap seed from labels (a rebuilt report gives the same interval)."""
     return zlib.crc32("|".join(map(str, parts)).encode())
@@ -59,7 +110,7 @@ def seed_for(*parts: object) -> int:
 
 def block_gain(blocks: Sequence[Block], goal: str, confidence: float = 0.95, n_boot: int = 2000,
                seed: int = 0) -> GainEstimate:
-    """Gain of the tuned arm over the defaults with a percentile bootstrap CI over blocks.
+    """Gain of the tuned arm over the defaults with an (expanded) percentile bootstrap CI over blocks.
 
     The CI needs at least two blocks and positive means; a replicate that drew no window of one
     arm is dropped (the CI is omitted when more than a tenth are).
@@ -72,7 +123,8 @@ def block_gain(blocks: Sequence[Block], goal: str, confidence: float = 0.95, n_b
     tuned_mean = float(t_sum.sum() / n_tuned) if n_tuned else None
     defaults_mean = float(d_sum.sum() / n_defaults) if n_defaults else None
     out = dict(tuned_mean=tuned_mean, defaults_mean=defaults_mean, gain=None, ci_low=None, ci_high=None,
-               n_tuned=n_tuned, n_defaults=n_defaults, confidence=confidence)
+               n_tuned=n_tuned, n_defaults=n_defaults, confidence=confidence,
+               blocks=sum(1 for t, d in blocks if len(t) and len(d)))
     if tuned_mean is None or defaults_mean is None or tuned_mean <= 0 or defaults_mean <= 0:
         return GainEstimate(**out)  # type: ignore[arg-type]
     out["gain"] = float(relative_gain(tuned_mean, defaults_mean, goal))
@@ -87,7 +139,7 @@ def block_gain(blocks: Sequence[Block], goal: str, confidence: float = 0.95, n_b
     tm = t_sum[idx].sum(axis=1)[valid] / tn[valid]
     dm = d_sum[idx].sum(axis=1)[valid] / dn[valid]
     replicates = relative_gain(tm, dm, goal)
-    tail = (1.0 - confidence) / 2.0 * 100.0
+    tail = expanded_tail(confidence, len(blocks)) * 100.0
     low, high = np.percentile(replicates, [tail, 100.0 - tail])
     out["ci_low"], out["ci_high"] = float(low), float(high)
     return GainEstimate(**out)  # type: ignore[arg-type]
@@ -100,7 +152,9 @@ def growing_harm(blocks: Sequence[Block], goal: str, confidence: float, looks: i
     A sequential check, run after every interleaved default window: it looks at the most recent
     half of the blocks (at least ``min_blocks``, so harm that grows with time is not diluted by
     the good start) and splits ``1 − confidence`` over the planned ``looks`` (Bonferroni), so
-    repeated looking does not inflate false alarms.
+    repeated looking does not inflate false alarms. Unlike a decision to freeze, it does not need
+    :func:`min_blocks`: a false alarm only costs the gain; with few blocks it amounts to "every
+    recent block shows the defaults ahead".
     """
     with_defaults = [b for b in blocks if len(b[1])]
     if len(with_defaults) < min_blocks:
@@ -108,7 +162,7 @@ def growing_harm(blocks: Sequence[Block], goal: str, confidence: float, looks: i
     recent = blocks[-max(min_blocks, (len(blocks) + 1) // 2):]
     strict = 1.0 - (1.0 - confidence) / max(1, looks)
     estimate = block_gain(recent, goal, strict, n_boot, seed)
-    return estimate if estimate.worse else None
+    return estimate if estimate.ci_high is not None and estimate.ci_high < 0 else None
 
 
 def coefficient_of_variation(values: Sequence[float]) -> Optional[float]:

@@ -183,14 +183,14 @@ def test_session_history_matches_mlflow_window_by_window(compose, sandbox: Path,
     objective = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "objective")}
     phases = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "phase")}
     knob = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "knob.vm_dirty_ratio")}
-    assert len(history) == c.settings.loop.planned_windows() == 1 + 30 + 3 * 4 + 20
+    assert len(history) == c.settings.loop.planned_windows() == 1 + 30 + 7 * 3 + 20
     for r in history:
         assert objective[r.window] == pytest.approx(r.objective)
         assert phases[r.window] == {"baseline": 0, "tuning": 1, "stable": 2, "confirm": 3}[r.phase]
         assert knob[r.window] == r.applied["vm_dirty_ratio"]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     verdict = summary["verdict"]
-    assert verdict["n_stable"] == 15 and verdict["n_defaults"] == 5 and verdict["frozen"] in ("tuned", "defaults")
+    assert verdict["n_stable"] == 14 and verdict["n_defaults"] == 6 and verdict["frozen"] in ("tuned", "defaults")
     assert verdict["ci_low"] <= verdict["gain"] <= verdict["ci_high"] and verdict["noise_cv"] > 0
     assert summary["best_tuning_window"] in {r.window for r in history if r.phase == "tuning"}
     frozen_diff = {k: {"default": v, "chosen": session.engine.frozen[k]} for k, v in session.engine.defaults.items()
