@@ -61,8 +61,10 @@ def rank_candidates(records: Sequence[WindowRecord], defaults: Mapping[str, Any]
     for r in records:
         if r.phase == "tuning" and usable(r) and r.reward is not None:
             groups.setdefault(config_key(r.applied), []).append(r)
-    ranked = sorted(groups.values(), key=lambda rs: (all(r.feasible for r in rs),
-                                                     sum(r.reward for r in rs) / len(rs)), reverse=True)  # type: ignore[misc]
+    def rank(rs: list[WindowRecord]) -> tuple[bool, float]:
+        return all(r.feasible for r in rs), sum(float(r.reward) for r in rs) / len(rs)  # type: ignore[arg-type]
+
+    ranked = sorted(groups.values(), key=rank, reverse=True)
     for rs in ranked:
         key = config_key(rs[0].applied)
         if len(out) >= limit:

@@ -85,7 +85,8 @@ class ConfirmAndStable:
             return Decision("tuned", f"{arm} beat the defaults by {describe_gain(estimate)} in confirmation",
                             dict(candidates[k - 1].config), arm, rows)
         return Decision("defaults", f"no candidate beat the defaults with {self.settings.confidence:.0%} "
-                        f"confidence over {len(candidates)} candidate(s) (best: {arm} {describe_gain(estimate)}); {NO_HARM}",
+                        f"confidence over {len(candidates)} candidate(s) "
+                        f"(best: {arm} {describe_gain(estimate)}); {NO_HARM}",
                         dict(self.defaults), candidates=rows)
 
     def _unconfirmed(self: "Engine", pick: Optional[dict[str, Any]]) -> Decision:

@@ -426,7 +426,8 @@ def build_report(
                 replicates[(target, arm)] = reps
                 cell.ci_low, cell.ci_high = _ci(reps, confidence)
             cell.robustness = _robustness(counted, baseline, goal, threshold)
-            cell.verdict = verdict_of([r.records for r in counted], goal, confidence, n_boot, seed_for(seed, target, arm))
+            cell.verdict = verdict_of([r.records for r in counted], goal, confidence, n_boot,
+                                      seed_for(seed, target, arm))
             for r in members:
                 cell.tokens = _add_tokens(cell.tokens, run_tokens(r))
             report.cells.append(cell)

@@ -69,7 +69,8 @@ def test_confirmation_picks_the_truly_better_config_over_a_lucky_window(compose,
     assert all(r.applied["vm_dirty_ratio"] == 30 for r in records if r.arm == "frozen")
     verdict = engine.verdict()
     assert verdict["frozen"] == "tuned" and verdict["significant"] and verdict["fallback"] is None
-    assert verdict["gain"] == pytest.approx(0.10, abs=0.02) and 0 < verdict["ci_low"] <= verdict["gain"] <= verdict["ci_high"]
+    assert verdict["gain"] == pytest.approx(0.10, abs=0.02)
+    assert 0 < verdict["ci_low"] <= verdict["gain"] <= verdict["ci_high"]
     assert (verdict["n_stable"], verdict["n_defaults"]) == (6, 6)
     assert verdict["noise_cv"] == pytest.approx(0.005, abs=0.005)
     line = verdict_line(verdict, {"vm_dirty_ratio": {"default": 20, "chosen": 30}})
