@@ -90,6 +90,10 @@ class LoopSettings(BaseModel):
         return 1 + extra + self.tuning_windows + self.confirm_windows() + self.stable_windows
 
 
+#: Sampling uncertainty of per-window CPU times, per CPU (see docs/targets.md, probes).
+TICK_NOISE_S = 0.02
+
+
 def auto_foreign_cpu_limit(cpus: int) -> float:
     """The ``auto`` contamination limit: other processes using a whole CPU on a small host, or a
     quarter of the host's CPU capacity on a large one (``max(1/cpus, 0.25)``)."""
@@ -299,7 +303,8 @@ class Engine(ConfirmAndStable):
             foreign = metrics.system.get("foreign_cpu_s")
             if limit is None or foreign is None:
                 return metrics, None, attempts
-            share = foreign / (self.settings.window_seconds * self._cpus)
+            # CPU time is tick-sampled (±0.02 s per CPU): that much is not evidence of foreign load
+            share = max(foreign - TICK_NOISE_S * self._cpus, 0.0) / (self.settings.window_seconds * self._cpus)
             if share <= limit:
                 return metrics, None, attempts
             note = f"contaminated: other processes used {share:.0%} of the CPUs (limit {limit:.0%})"

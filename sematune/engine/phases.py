@@ -111,10 +111,12 @@ class ConfirmAndStable:
         planned_defaults = s.stable_windows // every if every else 0
         looks = max(1, planned_defaults - s.fallback_min_defaults + 1)
         watch = self.decision.frozen == "tuned"
+        # a stable phase shorter than K still ends with one default window, so it has a verdict
+        short = every and 2 <= s.stable_windows < every
         for i in range(1, s.stable_windows + 1):
             if self.decision.fallback is not None:
                 self._measure("stable", Validated(dict(self.defaults)), arm=DEFAULTS)
-            elif every and i % every == 0:
+            elif every and (i % every == 0 or (short and i == s.stable_windows)):
                 self._measure("stable", Validated(dict(self.defaults)), arm=DEFAULTS)
                 if watch:
                     self._check_harm(looks)

@@ -180,3 +180,10 @@ def test_false_positives_stay_rare_and_real_gains_show() -> None:
 
     assert rate(0.0, 0.10) <= 0.05
     assert rate(0.15, 0.05) >= 0.8
+
+
+def test_a_short_stable_phase_still_ends_with_a_default_window(compose, sandbox: Path, tmp_path: Path) -> None:
+    c = components(compose, sandbox, "tuner=fixed")
+    records = engine_for(c, tmp_path, stable_windows=2, stable_defaults_every=3).run()
+    assert [r.arm for r in records if r.phase == "stable"] == ["frozen", "defaults"]
+    assert engine_for(c, tmp_path, stable_windows=1).run()[-1].arm == "frozen"
