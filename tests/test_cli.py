@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -44,6 +45,7 @@ def test_cfg_job_shows_every_target(cli) -> None:
          "refusing to write /etc/hostname"),
         ("host.allowed_paths=[/proc/sys/net/*]", "not on the allow-list"),
         ("+tuner.parameters={vm_dirty_ratio: 500}", "tuner.parameters.vm_dirty_ratio"),
+        ("loop.foreign_cpu_limit=2", "loop.foreign_cpu_limit: Value error, must be auto, null"),
         ("target._target_=os.system", "target._target_"),
     ],
 )
@@ -111,7 +113,10 @@ def test_a_run_on_a_sandbox_changes_it_and_puts_it_back(cli, sandbox: Path, stat
     run_dirs = list((cli.cwd / "outputs").glob("*/*"))
     assert len(run_dirs) == 1
     history = (run_dirs[0] / "history.jsonl").read_text().splitlines()
-    assert len(history) == 7
+    assert len(history) == 1 + 4 + 2 * (1 + 1) + 2  # baseline, tuning, confirm (1 candidate × 2), stable
+    assert "best tuning-phase window" in out.stderr
+    verdict = json.loads((run_dirs[0] / "summary.json").read_text())["verdict"]
+    assert f"verdict: stable mean {verdict['stable_mean']:.6g} vs interleaved defaults" in out.stderr
 
 
 def test_sweep_makes_one_parent_with_four_children(cli, sandbox: Path) -> None:
@@ -129,7 +134,12 @@ def test_sweep_makes_one_parent_with_four_children(cli, sandbox: Path) -> None:
     assert len(children) == 4 and all(r.info.status == "FINISHED" for r in children)
     assert sorted((r.data.tags["tuner"], r.data.tags["seed"]) for r in children) == [
         ("fixed", "1"), ("fixed", "2"), ("random", "1"), ("random", "2")]
-    assert all(len(client.get_metric_history(r.info.run_id, "objective")) == 7 for r in children)
+    # fixed has no candidate but the defaults: no confirm windows; random confirms one candidate in 2 rounds
+    windows = {"fixed": 1 + 4 + 2, "random": 1 + 4 + 4 + 2}
+    assert all(len(client.get_metric_history(r.info.run_id, "objective")) == windows[r.data.tags["tuner"]]
+               for r in children)
+    assert all("verdict.gain" in r.data.metrics and r.data.tags["verdict.frozen"] in ("tuned", "defaults")
+               for r in children)
 
 
 def test_a_failed_sweep_job_fails_the_sweep_but_not_the_others(cli, sandbox: Path) -> None:
