@@ -44,9 +44,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "random": ("random", []),
     "bayesian": ("bayesian", []),
     "mlos": ("mlos", []),
-    "mlos-llamatune": ("mlos", ["tuner.space_adapter=llamatune"]),
-    "mlos-stock": ("mlos", ["tuner.fast_model=false"]),
     "mlos-flaml": ("mlos", ["tuner.optimizer=flaml"]),
+    "mlos-smac": ("mlos", ["tuner.optimizer=smac"]),
+    "mlos-llamatune": ("mlos", ["tuner.optimizer=smac", "tuner.space_adapter=llamatune"]),
+    "mlos-stock": ("mlos", ["tuner.optimizer=smac", "tuner.fast_model=false"]),
     "qlearning": ("qlearning", []),
     "dqn": ("dqn", []),
 }
@@ -92,8 +93,10 @@ def run_one(host_root: Path, work: Path, knob_set: str, variant: str, seed: int,
     history = HistoryWriter(target.results_dir / "history.jsonl")
     engine = Engine(space=space, target=target, tuner=tuner, objective=c.objective, settings=c.settings.loop,
                     history=history)
+    offered: Any = None
     try:
         records = engine.run()
+        offered = tuner.best_parameters()  # the model's best guess, offered to the engine's confirm phase
     finally:
         history.close()
         space.apply(engine.defaults, engine.current)  # the sandbox back at host defaults for the next run
@@ -107,6 +110,8 @@ def run_one(host_root: Path, work: Path, knob_set: str, variant: str, seed: int,
         "expected": expected, "ask_s": [r.tuner.compute_s for r in records if r.phase == "tuning"],
         "observe_s": observe_s[1:], "ask_cpu_s": ask_cpu_s, "build_s": build_s,
         "picked_regret": (optimum - target.expected(best.applied)) / optimum if best else None,
+        "offered_regret": None if offered is None else (optimum - target.expected({**engine.defaults, **offered}))
+        / optimum,
     }
 
 
@@ -133,6 +138,8 @@ def summarise(runs: list[dict[str, Any]], windows: int) -> list[dict[str, Any]]:
             if w <= windows:
                 row[f"regret_{w}"] = statistics.median(regret_at(r, w) for r in group)
         row["picked_regret"] = statistics.median(r["picked_regret"] for r in group)
+        offered = [r["offered_regret"] for r in group if r.get("offered_regret") is not None]
+        row["offered_regret"] = statistics.median(offered) if offered else None
         row["ask_median_s"] = statistics.median(asks)
         row["ask_p95_s"] = percentile(asks, 0.95)
         row["tuner_median_s"] = statistics.median(per_window)
@@ -149,13 +156,14 @@ def summarise(runs: list[dict[str, Any]], windows: int) -> list[dict[str, Any]]:
 def markdown(rows: list[dict[str, Any]], windows: int) -> str:
     cps = [w for w in CHECKPOINTS if w <= windows]
     head = (["set", "tuner", "knobs", "@0"] + [f"@{w}" for w in cps]
-            + ["picked", "ask med s", "ask p95 s", "ask@last s", "tuner med s", "tuner p95 s",
+            + ["picked", "offered", "ask med s", "ask p95 s", "ask@last s", "tuner med s", "tuner p95 s",
                "ask CPU med s", "ask CPU p95 s", "ask CPU@last s"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["set"], r["variant"], str(r["knobs"]), f"{100 * r['regret_0']:.1f}%"]
         cells += [f"{100 * r[f'regret_{w}']:.1f}%" for w in cps]
-        cells += [f"{100 * r['picked_regret']:.1f}%", f"{r['ask_median_s']:.3f}", f"{r['ask_p95_s']:.3f}",
+        offered = "—" if r["offered_regret"] is None else f"{100 * r['offered_regret']:.1f}%"
+        cells += [f"{100 * r['picked_regret']:.1f}%", offered, f"{r['ask_median_s']:.3f}", f"{r['ask_p95_s']:.3f}",
                   f"{r['ask_last_s']:.3f}", f"{r['tuner_median_s']:.3f}", f"{r['tuner_p95_s']:.3f}",
                   f"{r['ask_cpu_median_s']:.3f}", f"{r['ask_cpu_p95_s']:.3f}", f"{r['ask_cpu_last_s']:.3f}"]
         lines.append("| " + " | ".join(cells) + " |")

@@ -14,13 +14,45 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from sematune._imports import optional_import
-from sematune.tuners._learning import check, is_int
+from sematune.tuners._learning import check, is_int, is_number
 
 #: Knob count above which the acquisition search gets the small budget (its cost grows with knobs).
 LARGE_SPACE = 16
 #: (challengers, local_search_iterations, local_search_max_steps) for small and large knob sets.
 SMALL_SPACE_BUDGET = (1000, 5, 20)
 LARGE_SPACE_BUDGET = (300, 3, 10)
+#: (initial-design configurations, random share) for small knob sets; large ones: see InitialDesign.
+SMALL_SPACE_DESIGN = (5, 0.1)
+LARGE_SPACE_DESIGN = (12, 0.5)
+
+
+@dataclass(frozen=True)
+class InitialDesign:
+    """Random configurations before the model takes over, and the share of random ones after.
+
+    ``None`` is sized by the knob count: up to :data:`LARGE_SPACE` knobs 5 and 0.1; above,
+    more initial points and a larger random share, because with few windows a forest over many
+    inert knobs exploits noise (measured on 54 knobs in ``benchmarks/tuners_regret.py``).
+    """
+
+    n_initial: Optional[int] = None
+    random_probability: Optional[float] = None
+
+    @classmethod
+    def checked(cls, n_initial: Any, random_probability: Any,
+                keys: tuple[str, str] = ("n_initial", "random_probability")) -> "InitialDesign":
+        """Validated settings; errors name ``tuner.<keys[i]>`` (the tuner's own config keys)."""
+        check(keys[0], n_initial is None or (is_int(n_initial) and n_initial >= 0),
+              f"must be null or an integer >= 0, got {n_initial!r}")
+        check(keys[1], random_probability is None or (is_number(random_probability) and 0 <= random_probability <= 1),
+              f"must be null or a probability in [0, 1], got {random_probability!r}")
+        return cls(n_initial, None if random_probability is None else float(random_probability))
+
+    def for_space(self, knobs: int, n_trials: int) -> "InitialDesign":
+        """This design with every ``None`` filled in for ``knobs`` knobs (at most ``n_trials`` points)."""
+        auto_init, auto_p = LARGE_SPACE_DESIGN if knobs > LARGE_SPACE else SMALL_SPACE_DESIGN
+        n_initial = min(auto_init if self.n_initial is None else self.n_initial, n_trials)
+        return InitialDesign(n_initial, auto_p if self.random_probability is None else self.random_probability)
 
 
 @dataclass(frozen=True)
