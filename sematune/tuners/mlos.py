@@ -77,8 +77,8 @@ class MlosTuner(AskTellTuner):
                                                           and max_unique_values_per_param >= 2),
                   f"must be null or an integer >= 2, got {max_unique_values_per_param!r}")
         searched = num_low_dims if adapter == "llamatune" else len(self.space)  # the optimizer's dimensions
-        design = InitialDesign.checked(n_random_init, n_random_probability,
-                                       keys=("n_random_init", "n_random_probability")).for_space(searched, n_trials)
+        design = InitialDesign.checked(n_random_init, n_random_probability, keys=("n_random_init", "n_random_probability"))
+        design = design.for_space(searched, n_trials, "flaml" if optimizer.lower() == "flaml" else "smac")
         budget = SmacBudget(n_trees, challengers, local_search_iterations, local_search_max_steps).for_space(searched)
         self.optimizer_name = optimizer.lower()
         self.adapter_name = adapter
