@@ -11,10 +11,14 @@ analytic optimum within the run's domains::
 Window 0 is the baseline (host defaults), so regret(0) is the host defaults' regret. Tuner
 time per window is the engine's ``time.tuner_s`` (``suggest_parameters``, wall clock) plus the
 time the tuner spent in ``observe`` (timed here); "ask CPU" is the suggestion's thread CPU time,
-which a busy shared machine inflates less than wall time. ``--extra`` adds overrides to every
-run (e.g. to try tuner settings). Example::
+which a busy shared machine inflates less than wall time. "picked" is the regret of the best
+(noisy) window, "offered" that of the tuner's ``best_parameters()`` (the model's best guess,
+which the engine re-measures against the defaults before freezing; "—" for tuners without one).
+``--extra`` adds overrides to every run (e.g. to try tuner settings). SMAC-based runs are not
+exactly repeatable from one process to the next (the same seed gave 0.5% and 0.1% regret at
+window 50 in two runs of the same code), so compare medians over seeds. Example::
 
-    python benchmarks/tuners_regret.py --sets default all --seeds 1 2 3 4 5 --windows 50 \\
+    nice -n 5 python benchmarks/tuners_regret.py --sets default all --seeds 1 2 3 4 5 --windows 50 \\
         --json benchmarks/results/tuners.json --markdown benchmarks/results/tuners.md
 """
 
