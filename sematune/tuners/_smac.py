@@ -21,20 +21,20 @@ LARGE_SPACE = 16
 #: (challengers, local_search_iterations, local_search_max_steps) for small and large knob sets.
 SMALL_SPACE_BUDGET = (1000, 5, 20)
 LARGE_SPACE_BUDGET = (300, 3, 10)
-#: (initial random configurations, random share after them) up to LARGE_SPACE knobs, for every optimiser.
-SMALL_SPACE_DESIGN = (5, 0.1)
-#: The same above LARGE_SPACE knobs, for SMAC and for FLAML (each the best measured on 54 knobs).
-LARGE_SPACE_DESIGN = {"smac": (5, 0.7), "flaml": (12, 0.5)}
+#: SMAC's (initial random configurations, random share after them) up to LARGE_SPACE knobs and above.
+SMAC_DESIGN = {"small": (5, 0.1), "large": (5, 0.7)}
+#: FLAML's, whatever the knob count (it has no random design of its own; see the mlos tuner).
+FLAML_DESIGN = (12, 0.5)
 
 
 @dataclass(frozen=True)
 class InitialDesign:
     """Random configurations before the model takes over, and the share of random ones after.
 
-    ``None`` is sized by the knob count: up to :data:`LARGE_SPACE` knobs 5 and 0.1; above, a
-    larger random share (SMAC: 0.7) or more random starts (FLAML: 12, then 0.5), because with
-    ~50 windows a model over many inert knobs settles on a poor region (measured on 54 knobs
-    with ``benchmarks/tuners_regret.py``, see docs/performance.md "Tuners").
+    ``None`` is filled in per optimiser: SMAC gets 5 and 0.1 up to :data:`LARGE_SPACE` knobs and a
+    random share of 0.7 above, because with ~50 windows a forest over many inert knobs settles
+    on a poor region; FLAML gets 12 and 0.5 on any knob set (measured on 8 and 54 knobs with
+    ``benchmarks/tuners_regret.py``, see docs/performance.md "Tuners").
     """
 
     n_initial: Optional[int] = None
@@ -52,7 +52,10 @@ class InitialDesign:
 
     def for_space(self, knobs: int, n_trials: int, optimizer: str = "smac") -> "InitialDesign":
         """This design with every ``None`` filled in for ``knobs`` knobs (at most ``n_trials`` points)."""
-        auto_init, auto_p = LARGE_SPACE_DESIGN[optimizer] if knobs > LARGE_SPACE else SMALL_SPACE_DESIGN
+        if optimizer == "flaml":
+            auto_init, auto_p = FLAML_DESIGN
+        else:
+            auto_init, auto_p = SMAC_DESIGN["large" if knobs > LARGE_SPACE else "small"]
         n_initial = min(auto_init if self.n_initial is None else self.n_initial, n_trials)
         return InitialDesign(n_initial, auto_p if self.random_probability is None else self.random_probability)
 

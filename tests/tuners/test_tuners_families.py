@@ -12,7 +12,7 @@ from tests.tuners.test_tuners_contract import assert_in_domain, make
 
 
 def test_mlos_defaults_to_flaml_and_proposes_differently_from_bayesian(space: ParameterSpace) -> None:
-    mlos = tuner_class("mlos")(space=space, goal="maximize", seed=4, n_trials=12)
+    mlos = tuner_class("mlos")(space=space, goal="maximize", seed=4, n_trials=12, n_random_init=4)
     bayesian = tuner_class("bayesian")(space=space, goal="maximize", seed=4, n_trials=12, challengers=200)
     try:
         assert mlos.describe()["optimizer"] == "flaml"
@@ -20,7 +20,7 @@ def test_mlos_defaults_to_flaml_and_proposes_differently_from_bayesian(space: Pa
         for proposal in ours:
             assert_in_domain(space, proposal)
         assert sum(a != b for a, b in zip(ours, theirs, strict=True)) >= 8
-        # after the random start (5 on 6 knobs) FLAML itself proposes
+        # after the random start FLAML itself proposes
         assert any("FlamlOptimizer" in r.justification for r in _responses(mlos, space))
     finally:
         mlos.close()
@@ -80,6 +80,7 @@ def test_initial_design_scales_with_the_knob_count() -> None:
     assert InitialDesign().for_space(8, 50) == InitialDesign(5, 0.1)
     assert InitialDesign().for_space(54, 50) == InitialDesign(5, 0.7)
     assert InitialDesign().for_space(54, 50, "flaml") == InitialDesign(12, 0.5)
+    assert InitialDesign().for_space(8, 50, "flaml") == InitialDesign(12, 0.5)
     assert InitialDesign().for_space(54, 6, "flaml") == InitialDesign(6, 0.5)  # never more than the budget
     assert InitialDesign(3, 0.2).for_space(54, 50) == InitialDesign(3, 0.2)  # explicit settings win
     with pytest.raises(ConfigError) as err:
