@@ -14,9 +14,9 @@ time the tuner spent in ``observe`` (timed here); "ask CPU" is the suggestion's 
 which a busy shared machine inflates less than wall time. "picked" is the regret of the best
 (noisy) window, "offered" that of the tuner's ``best_parameters()`` (the model's best guess,
 which the engine re-measures against the defaults before freezing; "—" for tuners without one).
-``--extra`` adds overrides to every run (e.g. to try tuner settings). SMAC-based runs are not
-exactly repeatable from one process to the next (the same seed gave 0.5% and 0.1% regret at
-window 50 in two runs of the same code), so compare medians over seeds. Example::
+``--extra`` adds overrides to every run (e.g. to try tuner settings). SMAC's proposals depend on
+Python's string-hash order, so the script re-runs itself with ``PYTHONHASHSEED=0``: without
+that, the same seed gave 0.5% and 0.1% regret at window 50 in two processes. Example::
 
     nice -n 5 python benchmarks/tuners_regret.py --sets default all --seeds 1 2 3 4 5 --windows 50 \\
         --json benchmarks/results/tuners.json --markdown benchmarks/results/tuners.md
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -185,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every run's raw numbers here")
     parser.add_argument("--markdown", type=Path, help="write the summary table here")
     args = parser.parse_args(argv)
+    if argv is None and os.environ.get("PYTHONHASHSEED") != "0":  # SMAC's proposals depend on string-hash order
+        os.environ["PYTHONHASHSEED"] = "0"
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     logging.basicConfig(level=logging.WARNING)
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="sematune-bench-") as tmp:
