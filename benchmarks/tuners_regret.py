@@ -40,6 +40,7 @@ from hydra import compose, initialize_config_module
 from sematune.components import build_components
 from sematune.engine.loop import Engine
 from sematune.engine.records import HistoryWriter
+from sematune.errors import ConfigError
 from sematune.osparams.sandbox import make_sandbox
 
 CHECKPOINTS = (10, 20, 30, 50)
@@ -198,7 +199,11 @@ def main(argv: list[str] | None = None) -> int:
             for variant in args.variants:
                 for seed in args.seeds:
                     t0 = time.perf_counter()
-                    run = run_one(host_root, Path(tmp), knob_set, variant, seed, args.windows, args.extra)
+                    try:
+                        run = run_one(host_root, Path(tmp), knob_set, variant, seed, args.windows, args.extra)
+                    except ConfigError as err:  # e.g. llamatune's num_low_dims on a set with fewer knobs
+                        print(f"{knob_set:8s} {variant:15s} skipped: {err}", file=sys.stderr, flush=True)
+                        break
                     runs.append(run)
                     print(f"{knob_set:8s} {variant:15s} seed {seed}: regret@{args.windows} "
                           f"{100 * regret_at(run, args.windows):5.1f}%  ({time.perf_counter() - t0:.1f}s)",
