@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from sematune.osparams.host import Host
+from tests.conftest import REPO
+from tests.instrumented import read_write_log
 
 KNOBS = "osparam=[vm_swappiness,vm_dirty_ratio,thp_enabled,thp_defrag,blk_read_ahead_kb,tcp_congestion_control]"
 CHANGES = "+tuner.parameters={vm_swappiness: 7, vm_dirty_ratio: 33, thp_enabled: never, thp_defrag: defer}"
@@ -40,9 +42,12 @@ def host_root(request, tmp_path: Path) -> Path:
     return request.getfixturevalue("sandbox")
 
 
-def start(cwd: Path, state_dir: Path, root: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "SEMATUNE_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-m", "sematune", "target=synthetic", "tuner=fixed", KNOBS, CHANGES,
+def start(cwd: Path, state_dir: Path, root: Path, *extra: str, module: str = "sematune",
+          env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``python -m <module>`` (``tests.instrumented`` adds a write spy / failures, see there)."""
+    env = {**os.environ, "SEMATUNE_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])), **(env or {})}
+    args = [sys.executable, "-m", module, "target=synthetic", "tuner=fixed", KNOBS, CHANGES,
             f"host_root={root}", "osparam_skip_unavailable=true", "loop.tuning_windows=3", "loop.stable_windows=0",
             "loop.settle_seconds=0", "loop.window_seconds=4", "tracking.enabled=false", *extra]
     return subprocess.Popen(args, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -109,14 +114,23 @@ def test_stale_journal_is_restored_at_the_next_start(host_root: Path, tmp_path: 
     assert state(host_root) == before
 
 
-def test_exception_in_the_target_restores(host_root: Path, tmp_path: Path) -> None:
-    """A run that fails (three failed windows in a row → exit 1) still restores."""
+@pytest.mark.parametrize("where", ["target", "tuner"])
+def test_exception_after_knob_writes_restores(host_root: Path, tmp_path: Path, where: str) -> None:
+    """Window 1 runs on the tuned values; in window 2 the target raises (a failed window → abort) or the
+    tuner raises (the exception escapes the loop). Exit 1, and the tuned files are written back."""
     before = state(host_root)
-    proc = start(tmp_path, tmp_path / "state", host_root, "loop.window_seconds=0.1",
-                 "loop.max_consecutive_failures=1", "objective.metric=not_a_metric")
+    log = tmp_path / "writes.jsonl"
+    proc = start(tmp_path, tmp_path / "state", host_root, "loop.window_seconds=0.1", "loop.max_consecutive_failures=1",
+                 module="tests.instrumented",
+                 env={"SEMATUNE_TEST_WRITE_LOG": str(log), "SEMATUNE_TEST_FAIL": f"{where}:2"})
     out, _ = proc.communicate(timeout=180)
     assert proc.returncode == 1, out
-    assert "objective metric 'not_a_metric' missing" in out
+    assert f"injected {where} failure in window 2" in out
+    run_dir = next((tmp_path / "outputs").glob("*/*/history.jsonl")).parent
+    statuses = [json.loads(line)["status"] for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    assert statuses[:2] == ["ok", "ok"]  # window 1 was measured on the written values
+    swappiness = [w["data"] for w in read_write_log(log) if w["path"] == "/proc/sys/vm/swappiness"]
+    assert swappiness[0] == "7" and swappiness[-1].encode() == before["/proc/sys/vm/swappiness"], swappiness
     assert "host restore PASS" in out
     assert state(host_root) == before
 

@@ -217,7 +217,7 @@ def test_two_real_windows_of_the_python_example(cli, sandbox: Path) -> None:
 
 
 @pytest.mark.benchmark_smoke
-@pytest.mark.skipif(shutil.which("stress-ng") is None, reason="apt-get install stress-ng")
+@pytest.mark.requires(binary="stress-ng", reason="apt-get install stress-ng")
 def test_two_real_windows_of_stress_ng(cli, sandbox: Path) -> None:
     for record in run_two_windows(cli, sandbox, "command_stress_ng"):
         m = record.metrics

@@ -20,10 +20,8 @@ from sematune.targets.redis import RedisTarget, combine, parse_redis_csv
 from tests.targets.test_sysbench import run_two_windows
 
 FIXTURES = Path(__file__).parent / "fixtures"
-needs_redis = pytest.mark.skipif(
-    shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None,
-    reason="apt-get install redis-server redis-tools",
-)
+needs_redis = pytest.mark.requires(binary=("redis-server", "redis-benchmark"),
+                                   reason="apt-get install redis-server redis-tools")
 
 
 def parsed(name: str, tmp_path: Path):

@@ -12,7 +12,7 @@ from sematune.errors import ConfigError, TargetError
 from sematune.targets.sysbench_oltp import SysbenchOltpTarget, histogram_percentiles
 
 FIXTURES = Path(__file__).parent / "fixtures"
-needs_sysbench = pytest.mark.skipif(shutil.which("sysbench") is None, reason="apt-get install sysbench")
+needs_sysbench = pytest.mark.requires(binary="sysbench", reason="apt-get install sysbench")
 
 
 def parsed(name: str, tmp_path: Path, **kwargs):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sematune.tracking.mlflow_tracker import mlflow_client
+from tests.conftest import requires
 
 ALL = ["fixed", "random", "bayesian", "mlos", "qlearning", "dqn"]
 
@@ -14,7 +15,7 @@ ALL = ["fixed", "random", "bayesian", "mlos", "qlearning", "dqn"]
 @pytest.mark.slow
 def test_sweep_of_every_tuner_makes_one_parent_with_six_finished_children(cli, sandbox: Path) -> None:
     for module in ("smac", "mlos_core", "torch"):
-        pytest.importorskip(module, reason=f"the sweep includes a tuner that needs {module}")
+        requires(module, reason=f"the sweep includes a tuner that needs {module}")
     result = cli("-m", f"tuner={','.join(ALL)}", "target=synthetic", f"host_root={sandbox}", "experiment=quick",
                  "target.window_time_scale=0.05", "probes=false", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
