@@ -126,7 +126,8 @@ def sandbox_host(sandbox: Path) -> Host:
 def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300,
             module: str = "sematune") -> subprocess.CompletedProcess[str]:
     """Run ``python -m <module> args`` in ``cwd`` and capture its output."""
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+                **(env or {})}
     full_env.setdefault("PYTHONUNBUFFERED", "1")
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, text=True,
                           capture_output=True, timeout=timeout)

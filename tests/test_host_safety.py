@@ -146,3 +146,33 @@ def test_second_concurrent_run_is_refused(sandbox: Path, tmp_path: Path) -> None
     first.send_signal(signal.SIGTERM)
     first.communicate(timeout=60)
     assert state(sandbox) == before
+
+
+def test_random_over_every_knob_writes_only_the_declared_files(host_root: Path, tmp_path: Path, compose) -> None:
+    """A spy on ``Host.write_bytes`` (the single write path): the files written are exactly the files of
+    the knobs the run changed (plus their journaled side-effect files when restoring), nothing else."""
+    from sematune.components import build_components
+
+    overrides = ["osparam=all", "osparam_skip_unavailable=true", f"host_root={host_root}", "tracking.enabled=false"]
+    space = build_components(compose(*overrides, "target=synthetic", "tuner=random")).space
+    journaled = {path for path, _ in space.journal_files()}
+    before = {path: Host(host_root).read_bytes(path) for path in journaled}
+    log = tmp_path / "writes.jsonl"
+    env = {**os.environ, "SEMATUNE_STATE_DIR": str(tmp_path / "state"), "SEMATUNE_TEST_WRITE_LOG": str(log),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-m", "tests.instrumented", *overrides, "target=synthetic", "tuner=random",
+                          "experiment=quick", "loop.window_seconds=0.2", "target.window_time_scale=0", "probes=false",
+                          "seed=5"], cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "host restore PASS" in out.stderr
+    records = [json.loads(line) for line in next((tmp_path / "outputs").glob("*/*/history.jsonl")).read_text().splitlines()]
+    defaults = records[0]["applied"]
+    changed = {name for r in records[1:] for name, value in r["requested"].items() if value != defaults.get(name)}
+    assert len(changed) >= len(space) // 2, f"the random tuner moved only {sorted(changed)}"
+    written = {w["path"] for w in read_write_log(log)}
+    knob_files = {path for name in changed for path in space[name].files()}
+    assert knob_files <= written, f"changed knobs whose files were never written: {sorted(knob_files - written)}"
+    assert written <= journaled, f"files written that no knob declares: {sorted(written - journaled)}"
+    related = {path for param in space for path in param.related_files()}
+    assert written - knob_files <= related, f"files of unchanged knobs written: {sorted(written - knob_files - related)}"
+    assert {path: Host(host_root).read_bytes(path) for path in journaled} == before
