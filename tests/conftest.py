@@ -133,16 +133,29 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeo
                           capture_output=True, timeout=timeout)
 
 
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One empty MLflow SQLite store (schema migrated) per session: creating one costs seconds of CPU."""
+    from sematune.tracking.mlflow_tracker import mlflow_client
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    mlflow_client(f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture
-def cli(tmp_path: Path, state_dir: Path) -> Iterator:
-    """``cli(*args)`` runs SemaTune in a fresh working dir with a private state dir."""
+def cli(tmp_path: Path, state_dir: Path, mlflow_template: Path) -> Iterator:
+    """``cli(*args)`` runs SemaTune in a fresh working dir (with a copy of the empty MLflow store
+    ``cli.mlflow_template`` as ``mlflow.db``) and a private state dir."""
     work = tmp_path / "work"
     work.mkdir()
+    shutil.copy(mlflow_template, work / "mlflow.db")
 
     def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 300, module: str = "sematune"):
         return run_cli(list(args), work, {"SEMATUNE_STATE_DIR": str(state_dir), **(env or {})}, timeout, module)
 
     _run.cwd = work  # type: ignore[attr-defined]
+    _run.mlflow_template = mlflow_template  # type: ignore[attr-defined]
     yield _run
 
 

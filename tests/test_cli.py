@@ -64,7 +64,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, sandbox: Path, sta
     assert read_write_log(writes) == []  # not even a write that a restore undid
     assert snapshot(sandbox) == before
     assert not (state_dir / "journal.json").exists()
-    assert not (cli.cwd / "mlflow.db").exists()
+    assert (cli.cwd / "mlflow.db").read_bytes() == cli.mlflow_template.read_bytes()  # not tracked
 
 
 def test_unavailable_knobs_are_listed_or_dropped(cli, sandbox: Path) -> None:
