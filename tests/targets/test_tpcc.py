@@ -51,6 +51,12 @@ def test_bad_config_names_the_key(kwargs: dict, key: str) -> None:
     assert info.value.key == key
 
 
+def test_stability_settings_sit_beneath_the_users_server_settings() -> None:
+    assert TpccTarget().server_settings["checkpoint_timeout"] == "1h"
+    assert TpccTarget(server_settings={"checkpoint_timeout": "5min"}).server_settings["checkpoint_timeout"] == "5min"
+    assert "max_wal_size" not in TpccTarget(stable_server=False).server_settings
+
+
 def test_defaults_and_objective() -> None:
     target = TpccTarget()
     assert target.default_objective == ("tpmC", "maximize")
@@ -228,6 +234,9 @@ def test_consistency_holds_after_a_run(pg_cache_dir: Path, tmp_path: Path, drive
             assert check_consistency(conn) == {}, "the fresh clone is inconsistent"
             orders0 = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
             started = conn.execute("SELECT now()").fetchone()[0]
+            # stable_server: no checkpoint within a run, small frequent autovacuum rounds
+            assert conn.execute("SHOW checkpoint_timeout").fetchone()[0] == "1h"
+            assert conn.execute("SHOW autovacuum_naptime").fetchone()[0] == "5s"
         killed: list[int] = []
         timer = threading.Timer(1.0, lambda: killed.append(_kill_backends(target)))
         if kill:
@@ -235,6 +244,8 @@ def test_consistency_holds_after_a_run(pg_cache_dir: Path, tmp_path: Path, drive
         metrics = [target.execute_window(w, window_s) for w in range(2)]
         timer.cancel()
         assert killed == ([4] if kill else [])
+        for m in metrics:  # the server's background work is counted per window
+            assert m.extra_metrics["server_checkpoints"] >= 0 and m.extra_metrics["server_autovacuums"] >= 0
         target.stop_workload()
         with target.cluster.connect(target.dbname) as conn:
             assert check_consistency(conn) == {}
