@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.test_journal import snapshot
+from tests.instrumented import read_write_log
 
 
 def test_help_lists_groups_and_options(cli) -> None:
@@ -49,26 +50,28 @@ def test_cfg_job_shows_every_target(cli) -> None:
         ("target._target_=os.system", "target._target_"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, sandbox: Path, state_dir: Path, override: str,
-                                                          expected: str) -> None:
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, sandbox: Path, state_dir: Path, tmp_path: Path,
+                                                          override: str, expected: str) -> None:
     before = snapshot(sandbox)
     tuner = [] if override.startswith(("tuner=", "+tuner")) else ["tuner=random"]
     if override.startswith("+tuner"):
         tuner = ["tuner=fixed"]
+    writes = tmp_path / "writes.jsonl"
     out = cli(override, *tuner, "target=synthetic", f"host_root={sandbox}", "experiment=quick",
-              "tracking.enabled=false")
+              "tracking.enabled=false", module="tests.instrumented", env={"SEMATUNE_TEST_WRITE_LOG": str(writes)})
     assert_refused(out, expected)
+    assert read_write_log(writes) == []  # not even a write that a restore undid
     assert snapshot(sandbox) == before
     assert not (state_dir / "journal.json").exists()
-    assert not (cli.cwd / "mlflow.db").exists()
+    assert (cli.cwd / "mlflow.db").read_bytes() == cli.mlflow_template.read_bytes()  # not tracked
 
 
 def assert_refused(out, expected: str) -> None:
-    """Exit code 2 and exactly one error line, which contains ``expected``."""
+    """Exit code 2 and stderr exactly one error line, which contains ``expected``."""
     assert out.returncode == 2, out.stderr
-    errors = [line for line in out.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1, out.stderr
-    assert expected in errors[0]
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and "error" in lines[0].lower(), out.stderr
+    assert expected in lines[0]
 
 
 def test_unavailable_knobs_are_listed_or_dropped(cli, sandbox: Path) -> None:

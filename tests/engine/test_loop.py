@@ -250,3 +250,47 @@ def test_foreign_cpu_limit_is_on_by_default_and_sized_for_the_host(compose, sand
     cpus = len(os.sched_getaffinity(0))
     assert engine.foreign_cpu_limit == auto_foreign_cpu_limit(cpus) == max(1 / cpus, 0.25)
     assert engine_for(c, tmp_path, foreign_cpu_limit=None).foreign_cpu_limit is None
+
+
+@pytest.fixture
+def busy_neighbours():
+    """Two detached busy loops (not in the engine's process tree: foreign CPU), killed afterwards."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    script = ("import os, time\n"
+              "if os.fork(): os._exit(0)\n"
+              "os.setsid(); print(os.getpid(), flush=True)\n"
+              "null = os.open(os.devnull, os.O_RDWR); os.dup2(null, 1); os.dup2(null, 2)\n"
+              "end = time.monotonic() + 120\n"
+              "while time.monotonic() < end: pass\n")
+    procs = [psutil.Process(int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                                 check=True).stdout.split()[0])) for _ in range(2)]
+    yield procs
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+
+
+@pytest.mark.parametrize("limit, status, attempts", [(0.5, "contaminated", 3), (None, "ok", 1)])
+def test_real_foreign_load_triggers_the_remeasure_path(compose, sandbox: Path, tmp_path: Path, busy_neighbours,
+                                                       limit, status: str, attempts: int) -> None:
+    """The real CPU probe sees two busy processes outside the run's tree (≥ 50% of this host's CPUs)."""
+    from sematune.targets.probes import ProcessCpuProbe
+
+    c = build_components(compose(f"host_root={sandbox}", "target=synthetic", "target.window_time_scale=1",
+                                 "probes=false", "tuner=random", "tracking.enabled=false"))
+    engine = engine_for(c, tmp_path, tuning_windows=1, stable_windows=0, foreign_cpu_limit=limit, max_remeasure=2,
+                        window_seconds=1.0)
+    engine.probes = [ProcessCpuProbe()]
+    before = sum(p.cpu_times().user + p.cpu_times().system for p in busy_neighbours)
+    first = engine.run()[0]
+    used = sum(p.cpu_times().user + p.cpu_times().system for p in busy_neighbours) - before
+    assert used >= 0.5 * attempts  # the neighbours really ran during the measurements
+    assert first.status == status and first.attempts == attempts, first.error
+    assert first.metrics.system["foreign_cpu_s"] >= 0.5  # this attempt's share of the neighbours' CPU
+    assert ("other processes used" in (first.error or "")) == (status == "contaminated")
