@@ -309,10 +309,10 @@ class Engine(ConfirmAndStable):
             share = max(foreign - TICK_NOISE_S * self._cpus, 0.0) / (self.settings.window_seconds * self._cpus)
             if share <= limit:
                 return metrics, None, attempts
-            note = f"contaminated: other processes used {share:.0%} of the CPUs (limit {limit:.0%})"
+            note = f"other processes used {share:.0%} of the CPUs (limit {limit:.0%})"
             if attempts > self.settings.max_remeasure:
                 return metrics, note + f" after {attempts} attempts", attempts
-            log.warning("window %d %s; re-measuring", window, note)
+            log.warning("window %d contaminated: %s; re-measuring", window, note)
 
     def _measure_once(self, window: int) -> BenchmarkMetrics:
         pids = self.target.processes() if self.probes else []

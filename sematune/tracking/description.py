@@ -50,6 +50,10 @@ def verdict_line(summary: Mapping[str, Any]) -> str:
     sig = "significant" if verdict.get("significant") else "not significant"
     counts = f"{verdict.get('n_stable', '?')} stable vs {verdict.get('n_defaults', '?')} default windows"
     head = "tuned configuration kept" if verdict.get("frozen") == "tuned" else "host defaults kept"
+    if verdict.get("gain") is None:
+        line = (f"{head}: no comparison with the defaults ({counts} usable, "
+                f"{verdict.get('n_excluded', 0)} failed or contaminated windows excluded)")
+        return line + (f" — {verdict['reason']}" if verdict.get("reason") else "")
     means = f"stable mean {fmt(verdict.get('stable_mean'))} vs interleaved defaults {fmt(verdict.get('defaults_mean'))}"
     line = (f"{head}: {verdict.get('metric', metric)} {pct(verdict.get('gain'))} vs defaults"
             f"{ci} ({sig}; {means}; {counts})")
