@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sematune.engine import guards
 from sematune.engine.records import HistoryWriter, Phase, TunerInfo, WindowRecord
 from sematune.engine.scoring import Constraint, Objective, score
 from sematune.engine.validation import Validated, validate_proposal
@@ -44,6 +45,13 @@ class LoopSettings(BaseModel):
         description="share of the window's CPU capacity (window × CPUs) used by other processes above which "
         "a window is contaminated and re-measured (null: off)",
     )
+    min_traffic: Optional[guards.MinTraffic] = Field(
+        None, description="{metric, min}: windows with less traffic are idle — re-measured, then not scored")
+    max_regression: Optional[float] = Field(
+        None, gt=0, description="stop exploring and restore the defaults when a tuning window's objective is "
+        "worse than the defaults' mean by more than this fraction (null: off)")
+    dry_run_windows: int = Field(0, ge=0, description="only observe and score the current configuration for "
+                                 "this many windows (A/A noise; 0: tune)")
 
 
 class WindowTracker(Protocol):
@@ -95,6 +103,8 @@ class Engine:
         self.frozen: dict[str, Value] = {}
         self._failures = 0
         self._window = 0
+        #: Why ``loop.max_regression`` ended the exploration (None: it did not).
+        self.guard_stop: Optional[str] = None
         self._cpus = len(os.sched_getaffinity(0)) or 1
 
     # -- the loop ---------------------------------------------------------------------------
@@ -102,11 +112,19 @@ class Engine:
         s = self.settings
         self.defaults = self.space.read_all()
         self.current = dict(self.defaults)
-        self._measure("baseline", Validated(dict(self.defaults)))
+        for _ in range(s.dry_run_windows or 1):
+            self._measure("baseline", Validated(dict(self.defaults)))
+        if s.dry_run_windows:
+            return self.records
         for iteration in range(1, s.tuning_windows + 1):
             if s.baseline_every and iteration > 1 and (iteration - 1) % s.baseline_every == 0:
                 self._measure("baseline", Validated(dict(self.defaults)))
             self._tuning_window(iteration)
+            self.guard_stop = guards.regression_note(self.records, self.objective, s.max_regression)
+            if self.guard_stop:
+                log.warning("%s", self.guard_stop)
+                self.current = self.space.apply(dict(self.defaults), self.current).applied
+                return self.records
         if s.stable_windows:
             self.frozen = self._chosen_configuration()
             log.info("stable phase: freezing %s", self.frozen)
@@ -216,7 +234,8 @@ class Engine:
             elif result.error:
                 record.error = result.error
             elif error:
-                record.status, record.error = "contaminated", error
+                record.status, record.error = ("idle" if error.startswith(guards.IDLE) else "contaminated"), error
+                record.reward = None if record.status == "idle" else record.reward
         self._finish(record, timings)
         return record
 
@@ -234,12 +253,11 @@ class Engine:
                 log.exception("window %d: target failed", window)
                 return None, f"{type(exc).__name__}: {exc}", attempts
             foreign = metrics.system.get("foreign_cpu_s")
-            if limit is None or foreign is None:
+            share = foreign / (self.settings.window_seconds * self._cpus) if foreign is not None else 0.0
+            note = guards.idle_note(metrics, self.settings.min_traffic)
+            if note is None and (limit is None or share <= limit):
                 return metrics, None, attempts
-            share = foreign / (self.settings.window_seconds * self._cpus)
-            if share <= limit:
-                return metrics, None, attempts
-            note = f"contaminated: other processes used {share:.0%} of the CPUs (limit {limit:.0%})"
+            note = note or f"contaminated: other processes used {share:.0%} of the CPUs (limit {limit:.0%})"
             if attempts > self.settings.max_remeasure:
                 return metrics, note + f" after {attempts} attempts", attempts
             log.warning("window %d %s; re-measuring", window, note)
@@ -298,7 +316,7 @@ class Engine:
                     window=record.window,
                     phase=record.phase,
                     parameters=dict(record.applied),
-                    reward=record.reward if record.status != "failed" else None,
+                    reward=record.reward if record.status not in ("failed", "idle") else None,
                     objective=record.objective,
                     metrics=record.metrics,
                     feasible=record.feasible,

@@ -13,7 +13,7 @@ from sematune.targets.base import BenchmarkMetrics
 from sematune.tuners.base import TokenUsage
 
 Phase = Literal["baseline", "tuning", "stable"]
-Status = Literal["ok", "failed", "contaminated"]
+Status = Literal["ok", "failed", "contaminated", "idle"]
 
 #: Numeric codes for phases, logged as the ``phase`` metric.
 PHASE_CODES: dict[str, int] = {"baseline": 0, "tuning": 1, "stable": 2}

@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping, Optional
 from sematune.components import Components
 from sematune.engine.journal import HostJournal
 from sematune.engine.lock import HostLock, lock_dir_for
+from sematune.engine import guards
 from sematune.engine.loop import Engine
 from sematune.engine.progress import RunProgress
 from sematune.engine.records import HistoryWriter
@@ -135,7 +136,7 @@ class RunSession:
             self._set_target_tags()
             loop = self.c.settings.loop
             extra_baselines = (loop.tuning_windows - 1) // loop.baseline_every if loop.baseline_every else 0
-            total = 1 + loop.tuning_windows + loop.stable_windows + extra_baselines
+            total = loop.dry_run_windows or 1 + loop.tuning_windows + loop.stable_windows + extra_baselines
             with RunProgress(total, self.c.objective.metric) as progress:
                 self.engine = Engine(
                     space=self.c.space,
@@ -242,6 +243,7 @@ class RunSession:
             "status": self.status,
             "windows": len(records),
             "failed_windows": sum(r.status == "failed" for r in records),
+            "idle_windows": sum(r.status == "idle" for r in records),
             "objective_metric": self.c.objective.metric,
             "goal": self.c.objective.goal,
             "baseline_objective": baseline.objective if baseline else None,
@@ -250,6 +252,10 @@ class RunSession:
             "stable_mean_objective": sum(stable) / len(stable) if stable else None,
             "restore": (self.report or {}).get("verify_status", "n/a"),
         }
+        if self.engine and self.engine.guard_stop:
+            out["guard_stop"] = self.engine.guard_stop
+        if self.c.settings.loop.dry_run_windows:
+            out["aa_noise"] = guards.aa_noise(records)
         if self.engine and self.engine.frozen:
             out["best_configuration"] = self.engine.frozen
         elif best is not None:
