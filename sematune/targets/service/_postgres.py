@@ -94,16 +94,19 @@ class PostgresSource(MetricSource):
         import psycopg
 
         conn = self._connect()
+        own = 1 + bool(self._statement_sql)  # autocommit: one transaction per statement, taken out of the tps
         try:
-            with conn.transaction():  # one transaction per reading, taken out of the tps
-                commits, rollbacks, hit, read, counted = conn.execute(_DB, {"dbs": self.databases}).fetchone()
-                rows = conn.execute(self._statement_sql, {"dbs": self.databases}).fetchall() \
-                    if self._statement_sql else []
+            if conn.info.server_version >= 150000:  # our own counts reach the view before the next reading
+                conn.execute(f"SELECT /* {_TAG} */ pg_stat_force_next_flush()")
+                own += 1
+            commits, rollbacks, hit, read, counted = conn.execute(_DB, {"dbs": self.databases}).fetchone()
+            rows = conn.execute(self._statement_sql, {"dbs": self.databases}).fetchall() \
+                if self._statement_sql else []
         except psycopg.Error as exc:
             self.close()
             raise TargetError(f"reading PostgreSQL statistics failed: {str(exc).strip().splitlines()[0]}") from None
         reading: Reading = {"commits": float(commits), "rollbacks": float(rollbacks), "blks_hit": float(hit),
-                            "blks_read": float(read), "own_counted": 1.0 if counted else 0.0}
+                            "blks_read": float(read), "own_counted": float(own) if counted else 0.0}
         for userid, dbid, queryid, calls, total_ms, stddev_ms in rows:
             calls, total_ms, stddev_ms = float(calls), float(total_ms), float(stddev_ms or 0.0)
             mean = total_ms / calls if calls else 0.0
