@@ -50,7 +50,7 @@ class PromMetric(BaseModel):
     @field_validator("stat")
     @classmethod
     def _stat(cls, value: Optional[str]) -> Optional[str]:
-        known = ("rate", "increase", "mean", *wm.GAUGE_STATS)
+        known = ("rate", "increase", *wm.GAUGE_STATS)
         if value is not None and value not in known and not _QUANTILE.fullmatch(value):
             raise ValueError(f"stat {value!r} is not one of {', '.join(known)} or pNN (e.g. p95, p99.9)")
         return value

@@ -47,24 +47,19 @@ def build_source(source: Mapping[str, Any], metrics: Mapping[str, Mapping[str, A
         raise ConfigError("target.metrics", f"the {kind} preset has fixed metrics; leave target.metrics empty")
     key = "target.metrics"
     try:
-        if kind == "prometheus":
-            from sematune.targets.service._prometheus import PrometheusSource, PromMetric
-
+        if needs_metrics:
+            if kind == "prometheus":
+                from sematune.targets.service._prometheus import PrometheusSource as source_cls
+                from sematune.targets.service._prometheus import PromMetric as rule_cls
+            else:
+                from sematune.targets.service._command import CommandMetric as rule_cls  # type: ignore[assignment]
+                from sematune.targets.service._command import CommandSource as source_cls  # type: ignore[assignment]
             rules = {}
             for name, rule in metrics.items():
                 key = f"target.metrics.{name}"
-                rules[str(name)] = PromMetric.model_validate(rule)
+                rules[str(name)] = rule_cls.model_validate(rule)
             key = "target.source"
-            return PrometheusSource(metrics=rules, sample_interval_s=sample_interval_s, **settings)
-        if kind == "command":
-            from sematune.targets.service._command import CommandSource, CommandMetric
-
-            rules = {}
-            for name, rule in metrics.items():
-                key = f"target.metrics.{name}"
-                rules[str(name)] = CommandMetric.model_validate(rule)
-            key = "target.source"
-            return CommandSource(metrics=rules, sample_interval_s=sample_interval_s, **settings)
+            return source_cls(metrics=rules, sample_interval_s=sample_interval_s, **settings)  # type: ignore[arg-type]
         key = "target.source"
         if kind == "postgres":
             from sematune.targets.service._postgres import PostgresSource
