@@ -16,9 +16,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Mapping, Optional
 
 from sematune.components import Components
+from sematune.engine import guards
 from sematune.engine.journal import HostJournal
 from sematune.engine.lock import HostLock, lock_dir_for
-from sematune.engine import guards
 from sematune.engine.loop import Engine
 from sematune.engine.progress import RunProgress
 from sematune.engine.records import HistoryWriter
@@ -136,7 +136,7 @@ class RunSession:
             self._set_target_tags()
             loop = self.c.settings.loop
             extra_baselines = (loop.tuning_windows - 1) // loop.baseline_every if loop.baseline_every else 0
-            total = loop.dry_run_windows or 1 + loop.tuning_windows + loop.stable_windows + extra_baselines
+            total = loop.dry_run_windows or (1 + loop.tuning_windows + loop.stable_windows + extra_baselines)
             with RunProgress(total, self.c.objective.metric) as progress:
                 self.engine = Engine(
                     space=self.c.space,

@@ -64,8 +64,10 @@ class BenchmarkMetrics(BaseModel):
         """A metric by name: core field, ``extra_metrics`` key, or ``system.<key>`` (alias ``host/<key>``)."""
         if name in CORE_METRICS:
             return getattr(self, name)
-        if name.startswith(("system.", "host/")):
-            return self.system.get(name.split(".", 1)[1] if name.startswith("system.") else name[len("host/"):])
+        if name.startswith("system."):
+            return self.system.get(name[len("system."):])
+        if name.startswith("host/"):  # the proxy-objective spelling
+            return self.system.get(name[len("host/"):])
         return self.extra_metrics.get(name)
 
     def flat(self) -> dict[str, float]:

@@ -4,6 +4,8 @@ config errors and the guard-rail functions (fixture scrapes in fixtures/service/
 from __future__ import annotations
 
 import math
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from sematune.engine.scoring import Objective
 from sematune.errors import ConfigError, TargetError
 from sematune.targets.base import BenchmarkMetrics
 from sematune.targets.service import ServiceTarget
+from sematune.targets.service._attach import Attach
 from sematune.targets.service._command import CommandMetric
 from sematune.targets.service._postgres import mixture_quantile
 from sematune.targets.service._prometheus import PromMetric, compute_metric, parse_scrape
@@ -185,3 +188,39 @@ def test_aa_noise_of_the_default_windows() -> None:
     assert noise["n"] == 2 and noise["mean"] == 100.0
     assert noise["cv"] == pytest.approx(math.sqrt(200) / 100)
     assert guards.aa_noise([])["cv"] is None
+
+
+# -- attaching to the service's processes -------------------------------------------------------------
+def own_cgroup() -> str:
+    """A cgroup (v2 path, or v1 ``controller/path``) that holds this test process."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for sub in ([""] if not controllers else controllers.removeprefix("name=").split(",")):
+            spec = f"{sub}/{path.lstrip('/')}".strip("/") if sub else path.lstrip("/")
+            procs = Path("/sys/fs/cgroup") / spec / "cgroup.procs"
+            if procs.is_file() and str(os.getpid()) in procs.read_text().split():
+                return spec
+    raise AssertionError("no cgroup of this process found under /sys/fs/cgroup")
+
+
+def test_attach_follows_pids_pidfiles_and_cgroups(tmp_path: Path) -> None:
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        pidfile = tmp_path / "app.pid"
+        pidfile.write_text(f"{os.getpid()}\n")
+        resolved = Attach(pidfile=str(pidfile)).resolve()
+        assert resolved[0] == os.getpid() and child.pid in resolved  # descendants follow
+        assert os.getpid() in Attach(cgroup=own_cgroup()).resolve()
+        assert Attach(pids=[child.pid]).resolve() == [child.pid]
+    finally:
+        child.kill()
+        child.wait()
+    with pytest.raises(TargetError, match="attach.pids"):
+        Attach(pids=[child.pid]).resolve()
+    pidfile.write_text(f"{child.pid}\n")
+    with pytest.raises(TargetError, match="is not running"):
+        Attach(pidfile=str(pidfile)).resolve()
+    with pytest.raises(TargetError, match="attach.cgroup"):
+        Attach(cgroup="no-such-cgroup-here").resolve()
+    with pytest.raises(TargetError, match="attach.unit no-such-unit.service"):
+        Attach(unit="no-such-unit.service").resolve()

@@ -61,8 +61,12 @@ def _read_pidfile(path: str) -> int:
 
 
 def _cgroup_dir(spec: str) -> Path:
+    """``spec`` under /sys/fs/cgroup: cgroup v2 first, then v1's systemd and unified hierarchies."""
     path = Path(spec)
-    return path if path.is_absolute() and path.is_relative_to(CGROUP_ROOT) else CGROUP_ROOT / spec.lstrip("/")
+    if path.is_absolute() and path.is_relative_to(CGROUP_ROOT):
+        return path
+    candidates = [CGROUP_ROOT / sub / spec.lstrip("/") for sub in ("", "systemd", "unified")]
+    return next((c for c in candidates if (c / "cgroup.procs").is_file()), candidates[0])
 
 
 def _cgroup_pids(directory: Path, what: str) -> list[int]:
