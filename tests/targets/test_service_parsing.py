@@ -73,6 +73,7 @@ def test_histogram_quantiles_over_the_window_bucket_increases() -> None:
     assert value({**rule, "stat": "p50"}) == pytest.approx(0.01 + 0.09 * 190 / 300)
     assert value({**rule, "stat": "p99", "scale": 1000}) == pytest.approx(1000 * (0.1 + 0.9 * 86 / 90))
     assert value({**rule, "stat": "mean"}) == pytest.approx(20.0 / 400)
+    assert value({"metric": "http_request_duration_seconds_bucket", "stat": "p50"}) == value({**rule, "stat": "p50"})
     assert value({**rule, "stat": "rate"}) == pytest.approx(200.0)
     reset = ("scrape_1.prom", "scrape_2.prom", "scrape_reset.prom")
     assert value({**rule, "stat": "p99"}, reset, 3.0) == pytest.approx(0.1 + 0.9 * (0.99 * 430 - 310) / 120)

@@ -84,6 +84,8 @@ def parse_scrape(text: str, content_type: str = "") -> Reading:
 def _kind(rule: PromMetric, readings: list[Reading]) -> str:
     if rule.type:
         return rule.type
+    if rule.metric.endswith("_bucket"):
+        return "histogram"
     names = {key[0] for r in readings for key in r if key != TYPES_KEY}
     types: dict[str, str] = {}
     for r in readings:
