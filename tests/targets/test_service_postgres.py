@@ -1,16 +1,19 @@
 """``target=service_postgres`` on the embedded PostgreSQL (with pg_stat_statements preloaded), driven by
 an external ``pgbench -S`` that the test starts. SemaTune only reads the statistics views.
 
-Tolerances: pg_stat_statements counts at once, so a window's statements/s is within 25 % of
-pgbench's own tps (one statement per select-only transaction; steady load, shared host);
-backends flush pg_stat_database about once a second, so the window's tps is within 40 % on 3 s
-windows; the mean statement time is positive and below pgbench's mean transaction latency (which
+Tolerances, against pgbench's own per-second progress (``-P 1 --progress-timestamp``) over the
+window's interval: pg_stat_statements counts at once, so a window's statements are within 15 % + 30
+of pgbench's transactions (one statement per select-only transaction; 1 s progress resolution);
+backends flush pg_stat_database about once a second, so the window's transactions are within
+40 % on 3 s windows; the mean statement time is positive and below pgbench's mean transaction latency (which
 adds the round trip); a window without load has tps 0 (SemaTune's own reading transactions are
 taken out) and is idle.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -26,6 +29,7 @@ from tests.targets.test_service_http import run_sematune
 
 pytestmark = pytest.mark.benchmark_smoke
 DB = "service_probe"
+PROGRESS = re.compile(r"progress: ([0-9.]+) s, ([0-9.]+) tps")
 
 
 @pytest.fixture
@@ -51,9 +55,18 @@ def server(pg_cache_dir: Path) -> Iterator[PostgresCluster]:
 
 
 def pgbench(cluster: PostgresCluster, seconds: int) -> subprocess.Popen:
-    argv = [cluster.install.exe("pgbench"), "-n", "-S", "-c", "2", "-j", "2", "-T", str(seconds),
-            *cluster.client_args(DB)]
+    argv = [cluster.install.exe("pgbench"), "-n", "-S", "-c", "2", "-j", "2", "-T", str(seconds), "-P", "1",
+            "--progress-timestamp", *cluster.client_args(DB)]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def transactions_between(pgbench_output: str, t0: float, t1: float) -> float:
+    """pgbench's own count of transactions in [t0, t1], from its per-second progress lines."""
+    total = 0.0
+    for ts, tps in PROGRESS.findall(pgbench_output):
+        end = float(ts)
+        total += float(tps) * max(0.0, min(end, t1) - max(end - 1.0, t0))
+    return total
 
 
 def test_windows_match_pgbench_and_idle_is_detected(server: PostgresCluster, tmp_path: Path) -> None:
@@ -67,10 +80,15 @@ def test_windows_match_pgbench_and_idle_is_detected(server: PostgresCluster, tmp
     out = bench.communicate(timeout=120)[0]
     assert bench.returncode == 0, out
     client = parse_summary(out)
-    for m in windows:
+    for i, m in enumerate(windows):
         extra = m.extra_metrics
-        assert abs(extra["service/calls_per_s"] - client.tps) <= 0.25 * client.tps, (extra, client.tps)
-        assert abs(m.throughput - client.tps) <= 0.40 * client.tps, (m.throughput, client.tps)
+        meta = json.loads((tmp_path / "results" / "windows" / f"{i:04d}" / "service_metrics.json").read_text())
+        seconds = meta["seconds"]
+        expected = transactions_between(out, meta["started_at"], meta["started_at"] + seconds)
+        assert expected > 50
+        calls = extra["service/calls_per_s"] * seconds
+        assert abs(calls - expected) <= 0.15 * expected + 30, (calls, expected)
+        assert abs(m.throughput * seconds - expected) <= 0.40 * expected, (m.throughput * seconds, expected)
         assert 0 < m.latency_avg < client.latency_avg_ms
         assert m.latency_avg <= extra["service/stmt_time_p95_est_ms"] < client.latency_avg_ms * 20
         assert extra["service/cache_hit_ratio"] > 0.9 and extra["service/rollbacks_per_s"] == 0

@@ -1,9 +1,9 @@
 """``target=service_redis`` on a real ``redis-server`` (loopback, free port) driven by an external
 ``redis-benchmark`` that the test starts. SemaTune only reads ``INFO``.
 
-Tolerances: a window's commands/s is within 35 % of redis-benchmark's own rps (the run is steady,
-the host is shared); a window spanning a whole benchmark run counts its requests exactly
-(+ at most 20 for the benchmark's own set-up commands); server-side latencies are positive and
+Tolerances: a window spanning a whole redis-benchmark run counts its requests exactly (+ at most
+20 for the benchmark's own set-up commands) — a rate over part of a run is not compared, since
+the benchmark's rate swings by 2x on this shared host and it reports no per-interval rates; server-side latencies are positive and
 at most the client's (the client's include the network and its own scheduling); a window without
 load has throughput 0 (SemaTune's own INFO calls are taken out) and is idle.
 """
@@ -59,42 +59,38 @@ def summary_of(bench: subprocess.Popen) -> dict[str, float]:
     return row
 
 
+def window_around(target: ServiceTarget, window: int, seconds: float, port: int, test: str,
+                  requests: int) -> tuple[object, dict[str, float], float]:
+    """One window of ``seconds`` that holds a whole redis-benchmark run: (metrics, client summary, window s)."""
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(target.execute_window(window, seconds)))
+    thread.start()
+    time.sleep(0.3)
+    client = summary_of(benchmark(port, test, requests))
+    thread.join()
+    meta = json.loads((target.results_dir / "windows" / f"{window:04d}" / "service_metrics.json").read_text())
+    return result[0], client, meta["seconds"]
+
+
 def test_windows_match_redis_benchmark_and_idle_is_detected(redis_server, tmp_path: Path) -> None:
     server, port = redis_server
     target = ServiceTarget(source={"kind": "redis", "port": port, "commands": ["get", "set"]},
                            attach={"pids": [server.pid]}, sample_interval_s=0.5)
     target.results_dir = tmp_path / "results"
     assert target.pre_execute() and target.processes() == [server.pid]
-    rps = summary_of(benchmark(port, "get", 5000))["rps"]  # calibration: about 4 s of load next
-    bench = benchmark(port, "get", int(rps * 4))
-    time.sleep(0.4)
-    windows = [target.execute_window(i, 1.2) for i in range(2)]
-    client = summary_of(bench)
-    for m in windows:
-        assert abs(m.throughput - client["rps"]) <= 0.35 * client["rps"], (m.throughput, client)
+    windows = [window_around(target, window, 2.5, port, test, 3000) for window, test in enumerate(("get", "set"))]
+    for test, (m, client, seconds) in zip(("get", "set"), windows):
+        assert 3000 <= round(m.throughput * seconds) <= 3020, (m.throughput * seconds, client)
         assert 0 < m.latency_avg <= client["latency_avg"]
-        assert 0 < m.extra_metrics["service/get_p99_ms"] <= client["latency_p99"]
-        assert m.extra_metrics["service/hit_ratio"] == 0.0  # GETs of keys never set
+        assert 0 < m.extra_metrics[f"service/{test}_p99_ms"] <= client["latency_p99"]
         assert m.extra_metrics["service/connected_clients"] >= 1
+    assert windows[0][0].extra_metrics["service/hit_ratio"] == 0.0  # GETs of keys never set
+    assert "service/hit_ratio" not in windows[1][0].extra_metrics  # SETs neither hit nor miss
     idle = target.execute_window(2, 1.0)
     assert idle.throughput == 0.0 and idle.latency_avg is None
     assert guards.idle_note(idle, guards.MinTraffic(metric="throughput", min=1)) is not None
-
-    whole: list = []
-    window = threading.Thread(target=lambda: whole.append(target.execute_window(3, 3.0)))
-    window.start()
-    time.sleep(0.3)
-    set_rps = summary_of(benchmark(port, "set", 3000))["rps"]
-    window.join()
-    counted = whole[0].throughput * json_seconds(tmp_path / "results" / "windows" / "0003")
-    assert 3000 <= round(counted) <= 3020, (counted, set_rps)
-    assert whole[0].extra_metrics["service/set_p50_ms"] > 0
     target.cleanup()
     assert server.alive
-
-
-def json_seconds(window_dir: Path) -> float:
-    return json.loads((window_dir / "service_metrics.json").read_text())["seconds"]
 
 
 def test_redis_preset_through_the_cli_never_touches_the_server(redis_server, cli, sandbox, tmp_path: Path) -> None:
