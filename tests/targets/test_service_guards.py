@@ -7,6 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from sematune.engine.loop import LoopSettings
 from tests.engine.test_loop import components, engine_for
 
@@ -57,3 +60,10 @@ def test_idle_windows_reach_the_tuner_unscored(compose, sandbox: Path, tmp_path:
     records = engine.run()
     assert [r.status for r in records] == ["idle"] * 3 and engine.best() is None
     assert len(c.tuner.history) == 3 and all(o.reward is None for o in c.tuner.history)
+
+
+def test_guard_settings_are_checked() -> None:
+    for bad in ({"max_regression": 0}, {"min_traffic": {"metric": "throughput"}},
+                {"min_traffic": {"metric": "throughput", "min": -1}}, {"dry_run_windows": -1}):
+        with pytest.raises(ValidationError):
+            LoopSettings(**bad)
