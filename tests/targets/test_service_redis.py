@@ -3,8 +3,8 @@
 
 Tolerances: a window spanning a whole redis-benchmark run counts its requests exactly (+ at most
 20 for the benchmark's own set-up commands) — a rate over part of a run is not compared, since
-the benchmark's rate swings by 2x on this shared host and it reports no per-interval rates; server-side latencies are positive and
-at most the client's (the client's include the network and its own scheduling); a window without
+the benchmark's rate swings by 2x on this shared host and it reports no per-interval rates;
+server-side latencies are positive and at most the client's (the client's include the network and its own scheduling); a window without
 load has throughput 0 (SemaTune's own INFO calls are taken out) and is idle.
 """
 

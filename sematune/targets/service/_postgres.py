@@ -158,8 +158,6 @@ class PostgresSource(MetricSource):
         return {"source": "postgres", "conninfo": safe}
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()

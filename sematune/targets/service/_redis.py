@@ -133,7 +133,8 @@ class RedisSource(MetricSource):
         values["latency_avg"] = usec / calls / 1000.0 if calls else None
         hits = wm.increase(series.get("keyspace_hits", []))
         misses = wm.increase(series.get("keyspace_misses", []))
-        values["hit_ratio"] = hits / (hits + misses) if hits is not None and misses is not None and hits + misses else None
+        lookups = (hits or 0.0) + (misses or 0.0)
+        values["hit_ratio"] = hits / lookups if hits is not None and misses is not None and lookups else None
         values["connected_clients"] = wm.gauge(series.get("connected_clients", []), "mean")
         for command in self.commands:
             for pct in ("p50", "p99", "p99.9"):
@@ -145,8 +146,6 @@ class RedisSource(MetricSource):
         return {"source": "redis", "server": f"{self.host}:{self.port}"}
 
     def close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            finally:
-                self._sock = None
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
