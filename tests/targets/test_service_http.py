@@ -39,7 +39,8 @@ def run_sematune(cli, sandbox: Path, *overrides: str) -> tuple[list, dict]:
     """One CLI run on the sandbox host; its history records and summary. The host must be restored."""
     before = tree_digest(sandbox)
     result = cli("tuner=random", f"host_root={sandbox}", "experiment=quick", "tracking.enabled=false",
-                 "loop.settle_seconds=0", *overrides, timeout=240)
+                 "loop.settle_seconds=0", "loop.foreign_cpu_limit=null",  # the load generator here is foreign
+                 *overrides, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     (history,) = list((cli.cwd / "outputs").glob("**/history.jsonl"))
     summary = json.loads((history.parent / "summary.json").read_text())
