@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Mapping, Optional, Sequence
+from typing import IO, Any, Callable, Mapping, Optional, Sequence
 
 from sematune.errors import TargetError
 
@@ -64,18 +64,26 @@ def tail(path: Optional[Path], limit: int = 800) -> str:
     return " | ".join(line.strip() for line in text.strip().splitlines() if line.strip())
 
 
-def _death_signal_preexec(parent: int) -> None:
-    """In the child before exec: get SIGTERM when the parent dies (and catch a parent already gone)."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-    if os.getppid() != parent:
-        os.kill(os.getpid(), signal.SIGTERM)
+def _child_preexec(parent: int, death_signal: Optional[int], extra: Optional[Callable[[], None]]) -> None:
+    """In the child before exec: get ``death_signal`` when the parent dies (and catch a parent
+    already gone), then run ``extra`` (e.g. CPU pinning). Keep it minimal: no locks, no logging."""
+    if death_signal is not None:
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, int(death_signal), 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+    if extra is not None:
+        extra()
 
 
 class ChildProcess:
     """A started child in its own process group; :meth:`stop` ends the whole group.
 
-    ``stdout``/``stderr`` are file paths (appended) or ``None`` (discarded).
+    ``stdout``/``stderr`` are file paths (appended) or ``None`` (discarded). ``env`` is added to
+    this process's environment, or replaces it with ``replace_env``. ``demote`` holds
+    ``subprocess.Popen``'s ``user``/``group``/``extra_groups`` (start as another account when root);
+    ``preexec`` runs in the child before exec; ``death_signal`` is what the child gets when
+    SemaTune dies (SIGINT: PostgreSQL's fast shutdown).
     """
 
     def __init__(
@@ -87,6 +95,10 @@ class ChildProcess:
         stdout: str | os.PathLike[str] | None = None,
         stderr: str | os.PathLike[str] | None = None,
         die_with_parent: bool = True,
+        death_signal: int = signal.SIGTERM,
+        replace_env: bool = False,
+        demote: Optional[Mapping[str, Any]] = None,
+        preexec: Optional[Callable[[], None]] = None,
     ) -> None:
         self.argv = [str(a) for a in argv]
         if not self.argv:
@@ -101,17 +113,19 @@ class ChildProcess:
             parent = os.getpid()
             # The kernel sends the signal when the *thread* that forked exits: only the main thread lives as
             # long as SemaTune, so children started from other threads do not get it.
-            death_signal = die_with_parent and threading.current_thread() is threading.main_thread()
+            main = threading.current_thread() is threading.main_thread()
+            sig = int(death_signal) if die_with_parent and main else None
             self.popen = subprocess.Popen(
                 self.argv,
                 cwd=str(cwd) if cwd else None,
-                env={**os.environ, **dict(env)} if env else None,
+                env=dict(env or {}) if replace_env else ({**os.environ, **dict(env)} if env else None),
                 stdin=subprocess.DEVNULL,
                 stdout=out if out is not None else subprocess.DEVNULL,
                 stderr=err if err is not None else subprocess.DEVNULL,
                 start_new_session=True,
                 close_fds=True,
-                preexec_fn=(lambda: _death_signal_preexec(parent)) if death_signal else None,
+                preexec_fn=(lambda: _child_preexec(parent, sig, preexec)) if sig or preexec else None,
+                **dict(demote or {}),
             )
         except FileNotFoundError as exc:
             raise TargetError(f"cannot start {self.argv[0]!r}: {exc.strerror} (is it installed and on PATH?)") from None
@@ -146,6 +160,12 @@ class ChildProcess:
         except BaseException:
             self.stop(grace_s=1.0)
             raise
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to the child alone (not its group), if it still runs."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                self.popen.send_signal(sig)
 
     def _signal_group(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -206,16 +226,19 @@ def run_command(
     stdout: str | os.PathLike[str] | None = None,
     stderr: str | os.PathLike[str] | None = None,
     on_start: Optional[Any] = None,
+    replace_env: bool = False,
+    demote: Optional[Mapping[str, Any]] = None,
 ) -> Completed:
     """Run ``argv`` to completion or until ``timeout_s`` (then its group is killed).
 
-    ``on_start(child)`` is called right after the start (e.g. to expose its pid to probes).
+    ``on_start(child)`` is called right after the start (e.g. to expose its pid to probes);
+    ``replace_env`` and ``demote`` as for :class:`ChildProcess`.
     Never raises for a non-zero exit — check :attr:`Completed.ok`.
     """
     for path in (stdout, stderr):
         if path:
             Path(path).unlink(missing_ok=True)
-    child = ChildProcess(argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr)
+    child = ChildProcess(argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr, replace_env=replace_env, demote=demote)
     timed_out = False
     try:
         if on_start is not None:

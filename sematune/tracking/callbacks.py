@@ -23,6 +23,7 @@ from sematune.tracking.sweep_runs import (
     SWEEP_OVERRIDES_TAG,
     TRACKING_URI_FILE,
     sweep_key,
+    with_sweeper_params,
 )
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,12 @@ def _raw(config: DictConfig, key: str) -> Any:
 
 
 def _task_overrides(config: DictConfig) -> list[str]:
-    """The sweep's overrides as typed (``${hydra:job.num}`` cannot resolve before a job exists)."""
-    return [str(o) for o in OmegaConf.to_container(config.hydra.overrides.task, resolve=False)]  # type: ignore[union-attr]
+    """The sweep's overrides as typed (``${hydra:job.num}`` cannot resolve before a job exists),
+    with the grid of ``hydra.sweeper.params`` (an experiment preset's)."""
+    task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+    params = (config.hydra.get("sweeper") or {}).get("params")
+    grid = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else None
+    return with_sweeper_params(task, grid)  # type: ignore[arg-type]
 
 
 def check_parallel_launch(config: DictConfig) -> None:

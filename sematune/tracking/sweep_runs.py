@@ -53,6 +53,14 @@ def job_tags(overrides: Sequence[str]) -> dict[str, str]:
     return {JOB_KEY_TAG: job_key(overrides), JOB_OVERRIDES_TAG: json.dumps(list(overrides))[:5000]}
 
 
+def with_sweeper_params(task: Sequence[str], params: Optional[dict[str, Any]]) -> list[str]:
+    """The task overrides after the grid a config sets in ``hydra.sweeper.params`` (e.g. an
+    experiment preset), for the keys not typed on the command line — as Hydra's basic sweeper
+    combines them."""
+    typed = {str(o).split("=", 1)[0].lstrip("+~") for o in task}
+    return [f"{key}={value}" for key, value in (params or {}).items() if key not in typed] + [str(o) for o in task]
+
+
 def expand_sweep(overrides: Sequence[str]) -> Optional[list[list[str]]]:
     """The job override lists Hydra's basic sweeper makes from ``overrides`` (``None`` if it cannot)."""
     try:
@@ -163,7 +171,9 @@ def load_sweep_dir(sweep_dir: str | Path) -> SweepRuns:
     if not root.is_dir():
         raise FileNotFoundError(f"no sweep directory {root}")
     multirun = _read_yaml(root / "multirun.yaml") or {}
-    sweep_overrides = [str(o) for o in (((multirun.get("hydra") or {}).get("overrides") or {}).get("task") or [])]
+    hydra = multirun.get("hydra") or {}
+    sweep_overrides = with_sweeper_params((hydra.get("overrides") or {}).get("task") or [],
+                                          (hydra.get("sweeper") or {}).get("params"))
     found = [_job_from_dir(p.parent.parent) for p in sorted(root.glob("**/.hydra/overrides.yaml"))
              if p.parent.parent != root]
     parent_file = root / PARENT_FILE

@@ -51,6 +51,12 @@ def test_bad_config_names_the_key(kwargs: dict, key: str) -> None:
     assert info.value.key == key
 
 
+def test_stability_settings_sit_beneath_the_users_server_settings() -> None:
+    assert TpccTarget().server_settings["checkpoint_timeout"] == "1h"
+    assert TpccTarget(server_settings={"checkpoint_timeout": "5min"}).server_settings["checkpoint_timeout"] == "5min"
+    assert "max_wal_size" not in TpccTarget(stable_server=False).server_settings
+
+
 def test_defaults_and_objective() -> None:
     target = TpccTarget()
     assert target.default_objective == ("tpmC", "maximize")
@@ -216,7 +222,12 @@ def test_consistency_holds_after_a_run(pg_cache_dir: Path, tmp_path: Path) -> No
         with target.cluster.connect(target.dbname) as conn:
             assert check_consistency(conn) == {}, "the fresh clone is inconsistent"
             orders0 = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+            # stable_server: no checkpoint within a run, small frequent autovacuum rounds
+            assert conn.execute("SHOW checkpoint_timeout").fetchone()[0] == "1h"
+            assert conn.execute("SHOW autovacuum_naptime").fetchone()[0] == "5s"
         metrics = [target.execute_window(w, 1.5) for w in range(2)]
+        for m in metrics:  # the server's background work is counted per window
+            assert m.extra_metrics["server_checkpoints"] >= 0 and m.extra_metrics["server_autovacuums"] >= 0
         target.stop_workload()
         with target.cluster.connect(target.dbname) as conn:
             assert check_consistency(conn) == {}

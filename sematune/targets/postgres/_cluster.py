@@ -1,15 +1,15 @@
 """One PostgreSQL cluster in a directory: init, start on a free loopback port, stop — always.
 
-The server is started directly (no ``pg_ctl``, no shell) in its own session, demoted to an
-unprivileged account when we are root, with ``PR_SET_PDEATHSIG`` so that it shuts down fast
-even if this process is SIGKILLed. :meth:`stop` runs on :meth:`~PostgresTarget.cleanup`,
-and from ``atexit`` as a last resort. A file lock keeps two runs off one cluster.
+The server is started directly (no ``pg_ctl``, no shell) through the targets' child-process
+helper (:mod:`sematune.targets._process`): its own session, demoted to an unprivileged account
+when we are root, SIGINT (fast shutdown) as its death signal so that it shuts down even if this
+process is SIGKILLed. :meth:`stop` runs on :meth:`~PostgresTarget.cleanup`, and from ``atexit``
+as a last resort. A file lock keeps two runs off one cluster.
 """
 
 from __future__ import annotations
 
 import atexit
-import ctypes
 import logging
 import os
 import shutil
@@ -24,7 +24,7 @@ import psutil
 
 from sematune.engine.lock import LockBusy, PidLock
 from sematune.errors import TargetError
-from sematune.targets._process import free_port
+from sematune.targets._process import ChildProcess, free_port, run_command
 from sematune.targets.postgres._install import PgInstall
 from sematune.targets.postgres._user import RunUser
 
@@ -38,18 +38,8 @@ DEFAULT_SETTINGS: dict[str, str] = {
 #: Settings the manager owns (the loopback-only listener and the socket dir).
 RESERVED_SETTINGS = {"listen_addresses", "port", "unix_socket_directories"}
 _SUPERUSER = "postgres"
-_PR_SET_PDEATHSIG = 1
-_LIBC: Optional[ctypes.CDLL] = None
-
-
-def _libc() -> Optional[ctypes.CDLL]:
-    global _LIBC
-    if _LIBC is None:
-        try:
-            _LIBC = ctypes.CDLL(None, use_errno=True)
-        except OSError:
-            return None
-    return _LIBC
+#: Shutdown signals in order (fast, immediate) and how long each gets before the next.
+_SHUTDOWN = ((signal.SIGINT, 30.0), (signal.SIGQUIT, 10.0))
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:
@@ -86,7 +76,7 @@ class PostgresCluster:
         self.start_timeout_s = start_timeout_s
         self.port: Optional[int] = None
         self.host = "127.0.0.1"
-        self._proc: Optional[subprocess.Popen[bytes]] = None
+        self._proc: Optional[ChildProcess] = None
         self._lock = PidLock(self.root / "cluster.lock")
         self._sock_dir: Optional[Path] = None
         self._tmp_sock = False
@@ -113,27 +103,12 @@ class PostgresCluster:
         env["LC_ALL"] = "C"
         return env
 
-    def _demote(self) -> dict[str, Any]:
-        return self.user.popen_kwargs() if self.user else {}
+    def _demote(self) -> Optional[dict[str, Any]]:
+        return self.user.popen_kwargs() if self.user else None
 
     def _own(self, path: Path) -> None:
         if self.user is not None:
             os.chown(path, self.user.uid, self.user.gid)
-
-    def _server_preexec(self) -> Callable[[], None]:
-        parent = os.getpid()
-        libc = _libc()
-        pin = self.pin_preexec
-
-        def setup() -> None:  # runs in the child between fork and exec: keep it minimal
-            if libc is not None:
-                libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
-            if os.getppid() != parent:
-                os._exit(1)
-            if pin is not None:
-                pin()
-
-        return setup
 
     # -- init -----------------------------------------------------------------------------------
     def initialized(self) -> bool:
@@ -151,13 +126,11 @@ class PostgresCluster:
         self._own(self.data_dir)
         cmd = [self.install.exe("initdb"), "-D", str(self.data_dir), "-U", _SUPERUSER, "--auth=trust",
                "-E", "UTF8", "--no-locale"]
-        try:
-            res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=self._env(),
-                                 cwd=self.root, **self._demote())
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise TargetError(f"initdb failed to run: {exc}") from exc
-        if res.returncode != 0:
-            raise TargetError(f"initdb failed (exit {res.returncode}): {(res.stderr or res.stdout).strip()[-600:]}")
+        out = self.root / "initdb.log"
+        done = run_command(cmd, timeout_s=300, cwd=self.root, env=self._env(), replace_env=True,
+                           stdout=out, stderr=out, demote=self._demote())
+        if not done.ok:
+            raise TargetError(f"initdb failed: {done.describe_failure()}")
 
     def _fix_ownership(self) -> None:
         if self.user is not None and self.data_dir.stat().st_uid != self.user.uid:
@@ -167,11 +140,11 @@ class PostgresCluster:
     # -- start/stop -----------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self._proc.alive
 
     @property
     def pid(self) -> Optional[int]:
-        return self._proc.pid if self.running and self._proc else None
+        return self._proc.pid if self._proc is not None and self._proc.alive else None
 
     def start(self) -> None:
         """Init if needed and start the server; a broken cached cluster is rebuilt once."""
@@ -213,11 +186,11 @@ class PostgresCluster:
                    "-k", str(self._sock_dir), "-c", f"listen_addresses={self.host}"]
             for key, value in self.settings.items():
                 cmd += ["-c", f"{key}={value}"]
-            with open(self.log_file, "wb") as logf:
-                self._proc = subprocess.Popen(
-                    cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=self._env(),
-                    cwd=self.root, start_new_session=True, preexec_fn=self._server_preexec(), **self._demote(),
-                )
+            self.log_file.unlink(missing_ok=True)
+            self._proc = ChildProcess(
+                cmd, cwd=self.root, env=self._env(), replace_env=True, stdout=self.log_file, stderr=self.log_file,
+                death_signal=signal.SIGINT, demote=self._demote(), preexec=self.pin_preexec,
+            )
             self.started = True
             atexit.register(self.stop)
             try:
@@ -244,7 +217,7 @@ class PostgresCluster:
         assert self._proc is not None
         deadline = time.monotonic() + self.start_timeout_s
         while True:
-            if self._proc.poll() is not None:
+            if not self._proc.alive:
                 raise TargetError(
                     f"PostgreSQL exited with code {self._proc.returncode} while starting; log {self.log_file}:\n"
                     + self._log_tail()
@@ -274,20 +247,20 @@ class PostgresCluster:
         self._terminate(proc)
 
     @staticmethod
-    def _terminate(proc: psutil.Process | subprocess.Popen[bytes]) -> None:
-        """Fast shutdown, then immediate, then kill; backends are killed if the postmaster was."""
+    def _terminate(proc: psutil.Process) -> None:
+        """A postmaster not started by us: fast shutdown, then immediate, then kill (and its backends)."""
         try:
-            children = psutil.Process(proc.pid).children(recursive=True)
+            children = proc.children(recursive=True)
         except psutil.Error:
             children = []
-        for sig, wait_s in ((signal.SIGINT, 30.0), (signal.SIGQUIT, 10.0), (signal.SIGKILL, 10.0)):
+        for sig, wait_s in (*_SHUTDOWN, (signal.SIGKILL, 10.0)):
             try:
                 proc.send_signal(sig)
                 proc.wait(timeout=wait_s)
                 break
-            except (psutil.NoSuchProcess, ProcessLookupError):
+            except psutil.NoSuchProcess:
                 break
-            except (psutil.TimeoutExpired, subprocess.TimeoutExpired):
+            except psutil.TimeoutExpired:
                 log.warning("PostgreSQL pid %d ignored signal %s", proc.pid, sig.name)
         for child in children:
             try:
@@ -295,15 +268,24 @@ class PostgresCluster:
             except psutil.Error:
                 pass
 
+    @staticmethod
+    def _shutdown(child: ChildProcess) -> None:
+        """Our server: fast shutdown, then immediate, then SIGKILL to its group (backends included)."""
+        for sig, wait_s in _SHUTDOWN:
+            child.send_signal(sig)
+            try:
+                child.popen.wait(timeout=wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                log.warning("PostgreSQL pid %d ignored signal %s", child.pid, sig.name)
+        child.stop(grace_s=0.0, sig=signal.SIGKILL)
+
     def stop(self) -> None:
         """Stop the server (idempotent); nothing of it is left running afterwards."""
         atexit.unregister(self.stop)
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                self._terminate(proc)
-            else:
-                proc.wait()
+            self._shutdown(proc)
         if self._tmp_sock and self._sock_dir is not None:
             shutil.rmtree(self._sock_dir, ignore_errors=True)
             self._sock_dir = None

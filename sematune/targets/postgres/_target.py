@@ -145,6 +145,8 @@ class PostgresTarget(Target):
             log.info("run database %s cloned from %s in %.2f s", self.dbname, self.template_name(), self.clone_s)
             if self.prewarm:
                 prewarm(self.cluster, self.dbname)
+            with self.cluster.connect() as conn:  # every run starts right after a checkpoint
+                conn.execute("CHECKPOINT")
             self.start_workload()
         except BaseException:
             self.cleanup()

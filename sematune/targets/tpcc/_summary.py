@@ -94,6 +94,8 @@ def metrics_from_summary(summary: Mapping[str, Any]) -> BenchmarkMetrics:
             if value is not None:
                 extra[f"{name}_latency_{key}"] = value
         extra[f"{name}_tps"] = (int(t.get("commit", 0)) + int(t.get("rollback", 0))) / duration
+    for key, value in (summary.get("server") or {}).items():  # background work during the window
+        extra[f"server_{key}"] = float(value)
     return BenchmarkMetrics(
         throughput=commits / duration,
         goodput=(commits + rollbacks) / duration,

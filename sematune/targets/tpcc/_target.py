@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional
 from sematune.errors import ConfigError, TargetError
 from sematune.targets.base import BenchmarkMetrics
 from sematune.targets.postgres import PostgresTarget
+from sematune.targets.postgres.activity import counter_delta, server_counters
 from sematune.targets.tpcc import _loader
 from sematune.targets.tpcc._driver import SPEC_MIX, TX_TYPES, DriverSettings, TpccDriver
 from sematune.targets.tpcc._pgbench import pgbench_command, summarize_pgbench, write_counters, write_scripts
@@ -20,6 +21,16 @@ from sematune.targets.tpcc._summary import metrics_from_summary, read_summary, s
 log = logging.getLogger(__name__)
 
 DRIVERS = ("psycopg", "pgbench")
+#: Server settings under the user's ``server_settings`` (``stable_server: true``) that keep the
+#: server's own background work from landing in some windows and not others: no timed or
+#: WAL-size checkpoint within a run (its write burst and the full-page writes after it slow
+#: the windows they fall in), and autovacuum woken often, so it does small rounds in every
+#: window instead of one large round a minute. See docs/targets.md#tpc-c (level stability).
+STABILITY_SETTINGS = {
+    "checkpoint_timeout": "1h",
+    "max_wal_size": "8GB",
+    "autovacuum_naptime": "5s",
+}
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -59,9 +70,12 @@ class TpccTarget(PostgresTarget):
         checkpoint_every_window: bool = False,
         warmup_s: float = 1.0,
         seed: int = 0,
+        stable_server: bool = True,
+        server_settings: Optional[Mapping[str, Any]] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        base = STABILITY_SETTINGS if stable_server else {}
+        super().__init__(server_settings={**base, **dict(server_settings or {})}, **kwargs)
         self.warehouses = _positive_int("warehouses", warehouses)
         self.clients = _positive_int("clients", clients)
         self.max_tries = _positive_int("max_tries", max_tries)
@@ -186,18 +200,26 @@ class TpccTarget(PostgresTarget):
                 conn.execute("CHECKPOINT")
 
     # -- windows --------------------------------------------------------------------------------
+    def _server_counters(self) -> dict[str, int]:
+        cluster = self._require_cluster()
+        with cluster.connect(self.dbname or "") as conn:
+            return server_counters(conn, cluster.install.major)
+
     def execute_window(self, window_number: int, duration: float) -> BenchmarkMetrics:
         out = self._window_output_dir(window_number)
+        before = self._server_counters()
         if self.driver_kind == "pgbench":
-            return self._pgbench_window(out, duration)
-        if self.driver is None:
-            raise TargetError("TPC-C driver is not running (pre_execute first)")
-        start = time.perf_counter_ns()
-        time.sleep(duration)
-        end = time.perf_counter_ns()
-        summary = summarize_records(self.driver.collect(start, end), (end - start) / 1e9)
-        summary.update(driver="psycopg", clients=self._current_clients, rate=self._current_rate,
-                       errors=self.driver.errors())
+            summary = self._pgbench_window(out, duration)
+        else:
+            if self.driver is None:
+                raise TargetError("TPC-C driver is not running (pre_execute first)")
+            start = time.perf_counter_ns()
+            time.sleep(duration)
+            end = time.perf_counter_ns()
+            summary = summarize_records(self.driver.collect(start, end), (end - start) / 1e9)
+            summary.update(driver="psycopg", errors=self.driver.errors())
+        summary.update(clients=self._current_clients, rate=self._current_rate,
+                       server=counter_delta(before, self._server_counters()))
         write_summary(summary, out)
         return self.parse_results(out)
 
@@ -206,7 +228,7 @@ class TpccTarget(PostgresTarget):
         with cluster.connect(self.dbname or "") as conn:
             return int(conn.execute("SELECT sum(d_next_o_id) FROM district").fetchone()[0])
 
-    def _pgbench_window(self, out: Path, duration: float) -> BenchmarkMetrics:
+    def _pgbench_window(self, out: Path, duration: float) -> dict[str, Any]:
         cluster = self._require_cluster()
         seconds = max(1, int(round(duration)))
         cmd, order = pgbench_command(
@@ -222,9 +244,8 @@ class TpccTarget(PostgresTarget):
         if done.timed_out or done.returncode not in (0, 2):  # 2: some clients aborted (reported below)
             raise TargetError(done.describe_failure())
         summary = summarize_pgbench(out, done.stdout(), (out / "pgbench.err").read_text(errors="replace"))
-        summary.update(driver="pgbench", clients=self._current_clients, rate=self._current_rate)
-        write_summary(summary, out)
-        return self.parse_results(out)
+        summary.update(driver="pgbench")
+        return summary
 
     def parse_results(self, output_dir: str | os.PathLike[str]) -> BenchmarkMetrics:
         return metrics_from_summary(read_summary(output_dir))
