@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 from hydra.utils import get_class
 
+from sematune.osparams.families import INTERFACES
+
 CONF = Path(__file__).resolve().parents[1] / "sematune" / "conf" / "osparam"
 OUT = Path(__file__).resolve().parent / "osparams.md"
 
@@ -22,7 +24,7 @@ Every knob SemaTune can tune, generated from `conf/osparam/*.yaml` by `python do
 interface in `sematune/osparams/`) and its metadata: kind (continuous range, optionally log-scale,
 or categorical choices), scope (`global`, `per_core`: every selected CPU, `per_device`: every real
 block device) and a conservative domain. Override any field from the command line, e.g.
-`osparam.vm_swappiness.high=80`, or pick knobs with `osparam=[vm_swappiness,thp_enabled]`.
+`osparam.vm_swappiness.high=80`, or pick knobs with `osparam=[vm_swappiness,vm_thp_enabled]`.
 
 Before a run, every knob is probed: a knob this kernel or CPU lacks (CFS names on an EEVDF kernel,
 cpufreq on a VM, debugfs under lockdown, a read-only module parameter) is reported in one error
@@ -30,20 +32,14 @@ before anything is written, or dropped with a warning when `osparam_skip_unavail
 *Optional* knobs (halt polling, block queues) are dropped with a warning on hosts that lack them.
 Choices are limited to what the host offers (governors, congestion controls, I/O schedulers).
 Files that a write changes as a side effect ("also restores") are journaled and restored too.
+Knob names carry their family's prefix (`vm_`, `net_`, `sched_`, `cpu_`, `blk_`) because they are MLflow
+keys; the names before 0.2 (`somaxconn`, `thp_enabled`, the `block` set…) still work for one release,
+with a warning (`sematune/conf/renamed.py`).
 
 ## Interfaces
-
-| interface | class | files |
-|---|---|---|
-| sysctl | `Sysctl` | `/proc/sys/<key with dots as slashes>` |
-| sysfs | `SysfsValue` | one sysfs file with a number or word |
-| sysfs_choice | `SysfsChoice` | a sysfs file listing options with the selected one in brackets |
-| block_queue | `BlockQueue` | `/sys/block/<dev>/queue/<attribute>` of every real disk; the I/O scheduler's `iosched/*` tunables are restored with it |
-| sched_debugfs | `SchedDebugfs` | `/sys/kernel/debug/sched/<first existing name>`; debugfs is mounted when needed and unmounted on restore |
-| cpufreq | `Cpufreq` | `cpufreq/policy*/<attribute>` of policies covering the selected CPUs |
-| cpuidle | `CpuidleGovernor`, `CpuidleStateLimit` | `cpuidle/current_governor`; `cpuN/cpuidle/stateK/disable` for all states deeper than the chosen one |
-| module_param | `ModuleParam` | `/sys/module/<module>/parameters/<parameter>` |
 """
+
+FAMILIES = ["vm", "net", "sched", "cpu", "blk"]
 
 
 def domain_text(spec: dict) -> str:
@@ -57,20 +53,6 @@ def domain_text(spec: dict) -> str:
     return "from the host"
 
 
-def files_text(spec: dict) -> str:
-    if "key" in spec:
-        return f"`{spec['key']}`"
-    if "path" in spec:
-        return f"`{spec['path']}`"
-    if "attribute" in spec:
-        return f"queue/`{spec['attribute']}`" if spec["_target_"].endswith("BlockQueue") else f"`{spec['attribute']}`"
-    if "names" in spec:
-        return " or ".join(f"`sched/{n}`" for n in spec["names"])
-    if "module" in spec:
-        return f"`{spec['module']}.{spec['parameter']}`"
-    return "cpuidle"
-
-
 def render() -> str:
     knobs: dict[str, dict] = {}
     sets: dict[str, list[str]] = {}
@@ -80,19 +62,26 @@ def render() -> str:
             sets[path.stem] = list(data["defaults"])
         else:
             knobs[path.stem] = data
-    lines = [INTRO, "## Named sets", "", "| set | knobs |", "|---|---|"]
-    for name in ["default", "vm", "net", "sched", "cpu", "block", "all"]:
+    lines = [INTRO, "| interface | class | files |", "|---|---|---|"]
+    for interface in dict.fromkeys(cls.interface for cls in INTERFACES):
+        classes = [cls for cls in INTERFACES if cls.interface == interface]
+        names = ", ".join(f"`{cls.__name__}`" for cls in classes)
+        files = "; ".join(dict.fromkeys(cls.doc_files for cls in classes))
+        lines.append(f"| {interface} | {names} | {files} |")
+    lines += ["", "## Named sets", "",
+              "Sets are the files named `default`, `all` and one per family (the knob name's prefix); every other",
+              "file in `conf/osparam/` is one knob. `all` is the union of the family sets.", "",
+              "| set | knobs |", "|---|---|"]
+    for name in ["default", *FAMILIES, "all"]:
         members = sets.get(name, [])
-        shown = "every knob below" if name == "all" else ", ".join(f"`{m}`" for m in members)
+        if name == "all":
+            members = [m for family in FAMILIES for m in sets[family]]
+        shown = "every knob below (the family sets)" if name == "all" else ", ".join(f"`{m}`" for m in members)
         lines.append(f"| `{name}` ({len(members)}) | {shown} |")
     lines += ["", "## Knobs", "", "| knob | interface | file / key | kind | scope | domain | unit | notes |",
               "|---|---|---|---|---|---|---|---|"]
     for name, spec in knobs.items():
         cls = get_class(spec["_target_"])
-        kind = "categorical" if "choices" in spec or cls.__name__ in ("SysfsChoice", "CpuidleGovernor",
-                                                                        "CpuidleStateLimit") else "continuous"
-        if cls.__name__ == "BlockQueue" and spec.get("attribute") == "scheduler":
-            kind = "categorical"
         notes = spec.get("description", "")
         extra = []
         if spec.get("optional"):
@@ -101,7 +90,7 @@ def render() -> str:
             extra.append("also restores " + ", ".join(f"`{r}`" for r in spec["related"]))
         if extra:
             notes += " (" + "; ".join(extra) + ")"
-        lines.append(f"| `{name}` | {cls.interface} | {files_text(spec)} | {kind} | {cls.scope} | "
+        lines.append(f"| `{name}` | {cls.interface} | {cls.doc_location(spec)} | {cls.doc_kind(spec)} | {cls.scope} | "
                      f"{domain_text(spec)} | {spec.get('unit', '')} | {notes} |")
     return "\n".join(lines) + "\n"
 

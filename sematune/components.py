@@ -6,14 +6,14 @@ is reported before the journal exists and before any knob is written.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Optional
 
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from sematune._build import build
+from sematune.conf.renamed import RENAMED
 from sematune.engine.journal import default_state_dir
 from sematune.engine.scoring import Objective
 from sematune.errors import ConfigError
@@ -21,10 +21,10 @@ from sematune.osparams.base import OsParam
 from sematune.osparams.host import Host
 from sematune.osparams.space import ParameterSpace
 from sematune.settings import RunSettings
-from sematune.targets.base import Target
-from sematune.tuners.base import Tuner
+from sematune.targets.base import Target, default_goal
+from sematune.tuners.base import Tuner, TunerConfig
 
-_ALLOWED_TARGET_PREFIX = "sematune."
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,43 +40,19 @@ class Components:
     state_dir: str
 
 
-def _node(cfg: DictConfig, key: str) -> DictConfig:
-    node = cfg.get(key)
-    if node is None or not isinstance(node, DictConfig):
-        raise ConfigError(key, "is missing (choose one with e.g. `target=synthetic`)")
-    target = node.get("_target_")
-    if not isinstance(target, str) or not target.startswith(_ALLOWED_TARGET_PREFIX):
-        raise ConfigError(f"{key}._target_", f"must name a class under sematune.*, got {target!r}")
-    return node
-
-
-def _build(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
-    """``instantiate`` with errors re-keyed: the innermost ConfigError or a one-line message."""
-    node = _node(cfg, key)
-    try:
-        return instantiate(node, _convert_="all", **kwargs)
-    except InstantiationException as exc:
-        cause: Optional[BaseException] = exc
-        while cause is not None and not isinstance(cause, (ConfigError, ImportError)):
-            cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, ConfigError):
-            raise cause from None
-        if isinstance(cause, ImportError):
-            raise ConfigError(key, str(cause)) from None
-        message = str(exc).splitlines()[0]
-        raise ConfigError(key, message) from None
-
-
 def build_space(cfg: DictConfig, host: Host, skip_unavailable: bool) -> ParameterSpace:
     """Instantiate every ``osparam.<name>`` and keep those this host has."""
     knobs = cfg.get("osparam")
     if not knobs:
         raise ConfigError("osparam", "no knobs selected (e.g. osparam=default or osparam=[vm_swappiness])")
+    for old, new in (cfg.get("osparam_renamed") or {}).items():
+        log.warning("osparam %r was renamed %r; the old name goes in the next release", old, new)
     params: list[OsParam] = []
     for name in knobs:
-        param = _build(knobs, str(name), name=str(name), host=host)
-        if not isinstance(param, OsParam):
-            raise ConfigError(f"osparam.{name}._target_", f"{type(param).__name__} is not an OsParam")
+        node = knobs.get(name)
+        if name in RENAMED and isinstance(node, DictConfig) and "_target_" not in node:
+            raise ConfigError(f"osparam.{name}", f"was renamed {RENAMED[name]}: use osparam.{RENAMED[name]}.…")
+        param = build(node, f"osparam.{name}", OsParam, {"name": str(name), "host": host})
         try:
             paths = [*param.files(), *param.related_files()]
         except (OSError, LookupError, ValueError):
@@ -85,6 +61,19 @@ def build_space(cfg: DictConfig, host: Host, skip_unavailable: bool) -> Paramete
             host.check_allowed(path)
         params.append(param)
     return ParameterSpace(params).require_available(skip_unavailable)
+
+
+def build_tuner(cfg: DictConfig, space: ParameterSpace, goal: str, seed: int) -> Tuner:
+    """The tuner, given what its constructor accepts of ``space``, ``goal``, ``seed`` (and ``config``).
+
+    A seed-style ``__init__(self, config)`` gets a :class:`TunerConfig`; one that does not call
+    ``Tuner.__init__`` still gets the engine's state filled in.
+    """
+    config = TunerConfig.of(space, goal, seed)  # type: ignore[arg-type]
+    engine = {"space": space, "goal": goal, "seed": seed, "config": config}
+    tuner = build(cfg.get("tuner"), "tuner", Tuner, engine, by_name_only=("config",))
+    tuner.adopt(space=space, goal=goal, seed=seed)  # type: ignore[arg-type]
+    return tuner
 
 
 def check_privileges(space: ParameterSpace, host: Host) -> None:
@@ -100,23 +89,19 @@ def check_privileges(space: ParameterSpace, host: Host) -> None:
         )
 
 
-_MINIMIZED_PREFIXES = ("latency", "error_rate", "rollback_rate", "foreign_cpu")
-
-
 def resolve_objective(settings: RunSettings, target: Target) -> Objective:
     """``objective.*`` with the target's defaults filled in.
 
-    A metric given without a goal is minimised when its name says it is a cost (latency,
-    error or rollback rate) and maximised otherwise.
+    A metric given without a goal gets :func:`~sematune.targets.base.default_goal`.
     """
-    default_metric, default_goal = target.default_objective
+    default_metric, target_goal = target.default_objective
     metric = settings.objective.metric or default_metric
     goal = settings.objective.goal
     if goal is None:
         if metric == default_metric:
-            goal = default_goal
+            goal = target_goal
         else:
-            goal = "minimize" if metric.startswith(_MINIMIZED_PREFIXES) else "maximize"
+            goal = default_goal(metric)
     return Objective(metric=metric, goal=goal)
 
 
@@ -128,12 +113,8 @@ def build_components(cfg: DictConfig) -> Components:
     host = Host(settings.host_root, settings.host.allowed_paths)
     space = build_space(cfg, host, settings.osparam_skip_unavailable)
     check_privileges(space, host)
-    target = _build(cfg, "target")
-    if not isinstance(target, Target):
-        raise ConfigError("target._target_", f"{type(target).__name__} is not a Target")
+    target = build(cfg.get("target"), "target", Target)
     objective = resolve_objective(settings, target)
-    tuner = _build(cfg, "tuner", space=space, goal=objective.goal, seed=settings.seed)
-    if not isinstance(tuner, Tuner):
-        raise ConfigError("tuner._target_", f"{type(tuner).__name__} is not a Tuner")
+    tuner = build_tuner(cfg, space, objective.goal, settings.seed)
     state_dir = settings.host.state_dir or str(default_state_dir(host))
     return Components(host, space, target, tuner, objective, settings, state_dir)

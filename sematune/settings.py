@@ -60,7 +60,7 @@ class RunSettings(BaseModel):
     @classmethod
     def from_config(cls, data: Mapping[str, Any]) -> "RunSettings":
         """Validate; the first problem becomes a one-line :class:`ConfigError` naming its key."""
-        fields = {k: v for k, v in data.items() if k not in ("target", "tuner", "osparam")}
+        fields = {k: v for k, v in data.items() if k not in ("target", "tuner", "osparam", "osparam_renamed")}
         try:
             return cls.model_validate(fields)
         except ValidationError as exc:

@@ -55,28 +55,33 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, sandbox: Path, sta
         tuner = ["tuner=fixed"]
     out = cli(override, *tuner, "target=synthetic", f"host_root={sandbox}", "experiment=quick",
               "tracking.enabled=false")
-    assert out.returncode == 2, out.stderr
-    errors = [line for line in out.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1, out.stderr
-    assert expected in errors[0]
+    assert_refused(out, expected)
     assert snapshot(sandbox) == before
     assert not (state_dir / "journal.json").exists()
     assert not (cli.cwd / "mlflow.db").exists()
 
 
+def assert_refused(out, expected: str) -> None:
+    """Exit code 2 and exactly one error line, which contains ``expected``."""
+    assert out.returncode == 2, out.stderr
+    errors = [line for line in out.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, out.stderr
+    assert expected in errors[0]
+
+
 def test_unavailable_knobs_are_listed_or_dropped(cli, sandbox: Path) -> None:
     shutil.rmtree(sandbox / "proc/sys/net")
-    out = cli("osparam=[vm_swappiness,somaxconn,tcp_sack]", "target=synthetic", f"host_root={sandbox}",
+    out = cli("osparam=[vm_swappiness,net_somaxconn,net_tcp_sack]", "target=synthetic", f"host_root={sandbox}",
               "experiment=quick",
               "tracking.enabled=false")
     assert out.returncode == 2
-    assert "2 knob(s) unavailable" in out.stderr and "somaxconn" in out.stderr and "tcp_sack" in out.stderr
-    out = cli("osparam=[vm_swappiness,somaxconn]", "target=synthetic", "tuner=random", "osparam_skip_unavailable=true",
+    assert "2 knob(s) unavailable" in out.stderr and "net_somaxconn" in out.stderr and "net_tcp_sack" in out.stderr
+    out = cli("osparam=[vm_swappiness,net_somaxconn]", "target=synthetic", "tuner=random", "osparam_skip_unavailable=true",
               f"host_root={sandbox}",
               "experiment=quick", "loop.tuning_windows=1", "loop.stable_windows=0", "tracking.enabled=false",
               "target.window_time_scale=0")
     assert out.returncode == 0, out.stderr
-    assert "dropping 1 unavailable knob(s): somaxconn" in out.stderr
+    assert "dropping 1 unavailable knob(s): net_somaxconn" in out.stderr
 
 
 def test_not_root_says_so_and_suggests_a_sandbox(compose, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,7 +94,7 @@ def test_not_root_says_so_and_suggests_a_sandbox(compose, monkeypatch: pytest.Mo
     monkeypatch.setattr(os, "access", lambda p, mode: False if mode == os.W_OK and str(p).startswith(("/proc/sys", "/sys"))
                         else real_access(p, mode))
     with pytest.raises(ConfigError) as err:
-        build_components(compose("osparam=[vm_swappiness,thp_enabled]", "tracking.enabled=false"))
+        build_components(compose("osparam=[vm_swappiness,vm_thp_enabled]", "tracking.enabled=false"))
     message = str(err.value)
     assert "needs root" in message and "vm_swappiness" in message and "host_root=" in message
     assert "sematune.osparams.sandbox" in message

@@ -18,8 +18,9 @@ import pytest
 
 from sematune.osparams.host import Host
 
-KNOBS = "osparam=[vm_swappiness,vm_dirty_ratio,thp_enabled,thp_defrag,blk_read_ahead_kb,tcp_congestion_control]"
-CHANGES = "+tuner.parameters={vm_swappiness: 7, vm_dirty_ratio: 33, thp_enabled: never, thp_defrag: defer}"
+KNOBS = ("osparam=[vm_swappiness,vm_dirty_ratio,vm_thp_enabled,vm_thp_defrag,blk_read_ahead_kb,"
+         "net_tcp_congestion_control]")
+CHANGES = "+tuner.parameters={vm_swappiness: 7, vm_dirty_ratio: 33, vm_thp_enabled: never, vm_thp_defrag: defer}"
 FILES = [
     "/proc/sys/vm/swappiness", "/proc/sys/vm/dirty_ratio", "/proc/sys/vm/dirty_bytes",
     "/sys/kernel/mm/transparent_hugepage/enabled", "/sys/kernel/mm/transparent_hugepage/defrag",

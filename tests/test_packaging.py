@@ -22,6 +22,8 @@ def test_wheel_contains_conf_and_runs(tmp_path: Path) -> None:
     assert "sematune/conf/osparam/vm_swappiness.yaml" in names
     assert "sematune/conf/hydra/job_logging/sematune.yaml" in names
     assert any(n.startswith("sematune/conf/target/") for n in names)
+    assert "hydra_plugins/sematune_searchpath/__init__.py" in names  # the sematune.plugins search path
+    assert "hydra_plugins/__init__.py" not in names  # a namespace package shared with other Hydra plugins
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     out = subprocess.run([sys.executable, "-m", "sematune", "--cfg", "job", "target=synthetic"], cwd=tmp_path,

@@ -21,7 +21,6 @@ from typing import Any, Optional
 
 from sematune.errors import HostSafetyError
 from sematune.osparams.host import Host
-from sematune.osparams.sched_debugfs import MOUNTED_BY_US, unmount
 from sematune.osparams.space import ParameterSpace
 
 log = logging.getLogger(__name__)
@@ -76,10 +75,24 @@ class HostJournal:
         self.data: Optional[dict[str, Any]] = None
 
     # -- capture ------------------------------------------------------------------------------
-    def capture(self, space: ParameterSpace, mounts: list[str] | None = None, run: str = "") -> dict[str, Any]:
-        """Snapshot every file ``space`` may touch and persist the journal (fsync) before returning."""
+    def capture(self, space: ParameterSpace, run: str = "") -> dict[str, Any]:
+        """Snapshot every file ``space`` may touch and persist the journal (fsync) before returning.
+
+        File systems the knobs need (debugfs) are mounted here, each recorded in the journal first,
+        so that restore unmounts them whatever happens next.
+        """
         if self.path.exists():
             raise HostSafetyError(f"a journal already exists at {self.path}; restore it first")
+        self.data = self._header(run)
+        for fstype, target in space.mounts():
+            self.data["mounts"].append(target)
+            atomic_write_json(self.path, self.data)
+            try:
+                self.host.mount(fstype, target)
+            except OSError:
+                self.data["mounts"].remove(target)
+                atomic_write_json(self.path, self.data)
+                raise
         entries = []
         for host_path, param in space.journal_files():
             self.host.resolve_for_write(host_path)
@@ -93,7 +106,12 @@ class HostJournal:
                     "sha256": hashlib.sha256(original).hexdigest(),
                 }
             )
-        self.data = {
+        self.data["entries"] = entries
+        atomic_write_json(self.path, self.data)
+        return self.data
+
+    def _header(self, run: str) -> dict[str, Any]:
+        return {
             "schema_version": SCHEMA_VERSION,
             "created_at": _now(),
             "pid": os.getpid(),
@@ -101,20 +119,9 @@ class HostJournal:
             "node": platform.node(),
             "host_root": str(self.host.root),
             "allowed_paths": list(self.host.allowed_paths),
-            "mounts": list(mounts or []),
-            "entries": entries,
+            "mounts": [],
+            "entries": [],
         }
-        atomic_write_json(self.path, self.data)
-        return self.data
-
-    def add_mounts(self, mounts: list[str]) -> None:
-        """Record mount points made after capture (they are unmounted on restore)."""
-        if self.data is None or not mounts:
-            return
-        new = [m for m in mounts if m not in self.data["mounts"]]
-        if new:
-            self.data["mounts"].extend(new)
-            atomic_write_json(self.path, self.data)
 
     # -- load / restore ---------------------------------------------------------------------
     @classmethod
@@ -205,10 +212,8 @@ class HostJournal:
         done = []
         for mount in self.data.get("mounts", []) if self.data else []:
             try:
-                unmount(mount)
+                self.host.unmount(mount)
                 done.append(mount)
-                if mount in MOUNTED_BY_US:
-                    MOUNTED_BY_US.remove(mount)
             except OSError as exc:
                 log.warning("could not unmount %s: %s", mount, exc)
         return done

@@ -272,7 +272,8 @@ class Engine:
             except Exception as exc:  # probes are best-effort
                 log.debug("probe %s failed to start: %s", type(probe).__name__, exc)
         try:
-            metrics = self.target.execute_window(window, self.settings.window_seconds)
+            seconds = self.settings.window_seconds  # an int when whole: the seed's `duration: int`
+            metrics = self.target.execute_window(window, int(seconds) if seconds.is_integer() else seconds)
         finally:
             system: dict[str, float] = {}
             for probe in started:

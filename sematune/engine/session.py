@@ -24,7 +24,6 @@ from sematune.engine.progress import RunProgress
 from sematune.engine.records import HistoryWriter
 from sematune.engine.signals import interrupts_raise, shielded
 from sematune.errors import HostSafetyError, RunInterrupted, SemaTuneError, TargetError
-from sematune.osparams.sched_debugfs import MOUNTED_BY_US
 from sematune.tracking.artifacts import write_json, write_window_table
 from sematune.tracking.mlflow_tracker import MlflowTracker
 from sematune.tracking.plots import plot_objective_per_window
@@ -122,7 +121,7 @@ class RunSession:
         tracking: Optional[Future[MlflowTracker]] = None
         try:
             restore_stale_journal(self.c.state_dir, self.run_dir)
-            journal.capture(self.c.space, mounts=list(MOUNTED_BY_US), run=self.run_name)
+            journal.capture(self.c.space, run=self.run_name)
             write_json(host_state(journal), self.run_dir / "host_state_before.json")
             # MLflow's import and store set-up take seconds: overlap them with the target's preparation.
             tracking = pool.submit(self._start_tracking) if self.tracker_factory else None
@@ -166,7 +165,6 @@ class RunSession:
                 history.close()
                 self._cleanup_target()
                 if journal.data is not None:  # the host first; tracking may be slow or unreachable
-                    journal.add_mounts(list(MOUNTED_BY_US))
                     self.report = journal.restore()
                     write_json(self.report, self.run_dir / "restoration_report.json")
                     write_json(host_state(journal), self.run_dir / "host_state_after.json")

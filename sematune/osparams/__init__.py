@@ -9,7 +9,8 @@ from sematune.osparams.base import Domain, OsParam, Value
 from sematune.osparams.block_queue import BlockQueue
 from sematune.osparams.cpufreq import Cpufreq
 from sematune.osparams.cpuidle import CpuidleGovernor, CpuidleStateLimit
-from sematune.osparams.host import DEFAULT_ALLOWED_PATHS, Host
+from sematune.osparams.families import DEFAULT_ALLOWED_PATHS
+from sematune.osparams.host import Host
 from sematune.osparams.module_param import ModuleParam
 from sematune.osparams.sched_debugfs import SchedDebugfs
 from sematune.osparams.space import ApplyResult, ParameterSpace

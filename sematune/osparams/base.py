@@ -67,6 +67,14 @@ class Domain:
             raise ConfigError(f"{key}.log", f"a log-scale range needs low > 0, got low={low}")
         self.low, self.high = (int(low), int(high)) if dtype == "int" else (float(low), float(high))
 
+    @classmethod
+    def empty(cls, key: str, dtype: str = "str") -> "Domain":
+        """A categorical domain with no choices: for a knob whose host offers none (it is unavailable)."""
+        domain = cls.__new__(cls)
+        domain.key, domain.log, domain.dtype = key, False, dtype
+        domain.choices, domain.low, domain.high = (), None, None
+        return domain
+
     @property
     def kind(self) -> Kind:
         return "categorical" if self.choices is not None else "continuous"
@@ -155,6 +163,24 @@ class OsParam(ABC):
     #: Linux interface family, e.g. ``sysctl`` (documentation and tags).
     interface: ClassVar[str] = "abstract"
     scope: ClassVar[Scope] = "global"
+    #: Host path globs this family may write (the built-in allow-list is their union).
+    allowed_paths: ClassVar[tuple[str, ...]] = ()
+    #: Host path globs a sandbox copies for this family (``python -m sematune.osparams.sandbox``).
+    sandbox_globs: ClassVar[tuple[str, ...]] = ()
+    #: Which files a knob of this family uses, for the interface table of docs/osparams.md.
+    doc_files: ClassVar[str] = ""
+    #: The file or key column of docs/osparams.md, formatted with the knob's YAML fields.
+    doc_location_format: ClassVar[str] = ""
+
+    @classmethod
+    def doc_location(cls, spec: dict[str, Any]) -> str:
+        """The file or key column of docs/osparams.md for a knob's YAML ``spec``."""
+        return cls.doc_location_format.format(**spec)
+
+    @classmethod
+    def doc_kind(cls, spec: dict[str, Any]) -> Kind:
+        """``categorical`` or ``continuous`` for a knob's YAML ``spec``."""
+        return "categorical" if "choices" in spec else "continuous"
 
     def __init__(
         self,
@@ -178,26 +204,46 @@ class OsParam(ABC):
         self.unit = unit
         #: Dropped with a warning (instead of failing the run) when this host lacks it.
         self.optional = bool(optional)
-        self.domain = self._build_domain(low=low, high=high, log=log, dtype=dtype, choices=choices)
         self.dropped_choices: list[Value] = []
         self.unoffered: str | None = None
+        offered = self.offered_choices()
+        if offered is not None:
+            choices = self._host_choices(offered, list(choices) if choices else None)
+            if not choices:
+                self.domain = Domain.empty(f"osparam.{self.name}", dtype)
+                return
+        self.domain = self._build_domain(low=low, high=high, log=log, dtype=dtype, choices=choices)
 
     def _build_domain(self, **kwargs: Any) -> Domain:
         return Domain(f"osparam.{self.name}", **kwargs)
 
+    def offered_choices(self) -> list[str] | None:
+        """The choices this host offers, for a family whose choices come from the host (else ``None``).
+
+        Called before the domain is built; the configured ``choices`` are limited to these.
+        """
+        return None
+
+    def _host_choices(self, offered: Sequence[str], configured: list[Value] | None) -> list[Value]:
+        wanted = configured or list(offered)
+        keep = [c for c in wanted if str(c) in offered]
+        self.dropped_choices = [c for c in wanted if str(c) not in offered]
+        if keep:
+            return keep
+        if offered:
+            self.unoffered = f"the host offers {list(offered)}, none of {wanted}"
+        return wanted
+
     def restrict_choices(self, offered: Sequence[str], configured: Sequence[Value] | None) -> None:
         """Limit the choices to what the host ``offered`` (all of it when none are configured).
 
-        When the host offers none of the configured choices the domain is left alone and
-        :attr:`unoffered` says why, which :meth:`probe` reports.
+        For families whose domain is a range or configured choices (checked after the domain is
+        built); when the host offers none of them the domain is left alone and :attr:`unoffered`
+        says why, which :meth:`probe` reports.
         """
-        wanted = list(configured) if configured else list(offered)
-        keep = tuple(c for c in wanted if str(c) in offered)
-        self.dropped_choices = [c for c in wanted if str(c) not in offered]
-        if keep:
-            self.domain.choices = keep
-        elif offered:
-            self.unoffered = f"the host offers {list(offered)}, none of {wanted}"
+        choices = self._host_choices(offered, list(configured) if configured else None)
+        if choices and self.unoffered is None:
+            self.domain.choices = tuple(choices)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -225,6 +271,13 @@ class OsParam(ABC):
     @abstractmethod
     def files(self) -> list[str]:
         """Host paths this knob writes (all of them for per-core / per-device knobs)."""
+
+    def mounts(self) -> list[tuple[str, str]]:
+        """``(fstype, mount point)`` pairs this knob needs mounted before its files exist.
+
+        The journal mounts them (recorded first, unmounted on restore) before it reads any file.
+        """
+        return []
 
     def related_files(self) -> list[str]:
         """Other host paths a write may change as a side effect; journaled and restored too."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from sematune.errors import ConfigError
-from sematune.osparams.base import OsParam, Value
+from sematune.osparams.base import Kind, OsParam, Value
 from sematune.osparams.sysfs import bracketed_choice, bracketed_options
 
 #: Device name prefixes that are never tuned when ``devices: auto``.
@@ -23,6 +23,16 @@ class BlockQueue(OsParam):
 
     interface = "block_queue"
     scope = "per_device"
+    allowed_paths = ("/sys/devices/*/block/*/queue/*", "/sys/block/*/queue/*")
+    sandbox_globs = ("/sys/block/*/queue/*", "/sys/block/*/queue/iosched/*")
+    doc_location_format = "queue/`{attribute}`"
+    doc_files = ("`/sys/block/<dev>/queue/<attribute>` of every real disk; the I/O scheduler's `iosched/*` "
+                 "tunables are restored with it")
+
+
+    @classmethod
+    def doc_kind(cls, spec: dict[str, Any]) -> Kind:
+        return "categorical" if "choices" in spec or spec.get("attribute") == "scheduler" else "continuous"
 
     def __init__(
         self,
@@ -41,11 +51,14 @@ class BlockQueue(OsParam):
         self.bracketed = attribute == "scheduler"
         if self.bracketed:
             kwargs["dtype"] = "str"
-        configured = list(choices) if choices is not None else None
-        super().__init__(name, choices=(configured or ["?"]) if self.bracketed else choices, **kwargs)
-        files = self.files() if self.bracketed else []
-        if files and self.host.exists(files[0]):
-            self.restrict_choices(bracketed_options(self.host.read_text(files[0])), configured)
+        super().__init__(name, choices=choices, **kwargs)
+
+    def offered_choices(self) -> list[str] | None:
+        """The I/O schedulers the first device offers (only ``scheduler`` takes its choices from the host)."""
+        if not self.bracketed:
+            return None
+        files = self.files()
+        return bracketed_options(self.host.read_text(files[0])) if files and self.host.exists(files[0]) else []
 
     def devices(self) -> list[str]:
         """The selected devices (found once; the set of disks does not change during a run)."""

@@ -23,6 +23,11 @@ class Cpufreq(OsParam):
 
     interface = "cpufreq"
     scope = "per_core"
+    allowed_paths = ("/sys/devices/system/cpu/*",)
+    sandbox_globs = ("/sys/devices/system/cpu/online", "/sys/devices/system/cpu/cpufreq/policy*/*")
+    doc_location_format = "`{attribute}`"
+    doc_files = "`cpufreq/policy*/<attribute>` of policies covering the selected CPUs"
+
 
     def __init__(
         self,

@@ -4,22 +4,37 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sematune.osparams.base import OsParam, Value, online_cpus, parse_cpu_list
+from sematune.osparams.base import Kind, OsParam, Value, online_cpus, parse_cpu_list
 
 CPUIDLE = "/sys/devices/system/cpu/cpuidle"
 
 
-class CpuidleGovernor(OsParam):
-    """``cpuidle/current_governor`` (``menu``, ``teo``, ``ladder``, ``haltpoll``…)."""
+class _Cpuidle(OsParam):
+    """What both cpuidle knobs share: their files, sandbox and documentation."""
 
     interface = "cpuidle"
+    allowed_paths = ("/sys/devices/system/cpu/*",)
+    sandbox_globs = ("/sys/devices/system/cpu/online",
+                     "/sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/name",
+                     "/sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/disable",
+                     f"{CPUIDLE}/*")
+    doc_location_format = "cpuidle"
+    doc_files = ("`cpuidle/current_governor`; `cpuN/cpuidle/stateK/disable` for all states deeper than the "
+                 "chosen one")
+
+
+    @classmethod
+    def doc_kind(cls, spec: dict[str, Any]) -> Kind:
+        return "categorical"
+
+
+class CpuidleGovernor(_Cpuidle):
+    """``cpuidle/current_governor`` (``menu``, ``teo``, ``ladder``, ``haltpoll``…)."""
 
     def __init__(self, name: str, *, choices: Sequence[Value] | None = None, **kwargs: Any) -> None:
-        configured = list(choices) if choices else None
-        super().__init__(name, choices=configured or ["?"], dtype="str", **kwargs)
-        self.restrict_choices(self.offered(), configured)
+        super().__init__(name, choices=choices, dtype="str", **kwargs)
 
-    def offered(self) -> list[str]:
+    def offered_choices(self) -> list[str]:
         path = f"{CPUIDLE}/available_governors"
         return self.host.read_text(path).split() if self.host.exists(path) else []
 
@@ -30,7 +45,7 @@ class CpuidleGovernor(OsParam):
         return text.strip()
 
 
-class CpuidleStateLimit(OsParam):
+class CpuidleStateLimit(_Cpuidle):
     """Deepest idle state a CPU may enter, by state name (``POLL``, ``C1``, ``C1E``, ``C6``…).
 
     The value names the deepest state left enabled: every deeper state of each selected CPU
@@ -38,16 +53,16 @@ class CpuidleStateLimit(OsParam):
     ``cpus[0]`` offers, shallowest first.
     """
 
-    interface = "cpuidle"
     scope = "per_core"
 
     def __init__(self, name: str, *, cpus: str | Sequence[int] | None = None, **kwargs: Any) -> None:
         self.cpus_spec = cpus
         self._state_dirs: dict[int, list[str]] = {}
-        super().__init__(name, choices=["?"], dtype="str", **kwargs)
-        names = self.state_names()
-        if names:
-            self.domain.choices = tuple(names)
+        super().__init__(name, dtype="str", **kwargs)
+
+    def offered_choices(self) -> list[str]:
+        """The idle-state names of the first selected CPU, shallowest first."""
+        return self.state_names()
 
     def cpus(self) -> list[int]:
         return parse_cpu_list(self.cpus_spec) if self.cpus_spec is not None else online_cpus(self.host)

@@ -8,6 +8,8 @@ only to resolved paths that match the allow-list.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import fnmatch
 import os
@@ -16,16 +18,11 @@ from pathlib import Path, PurePosixPath
 
 from sematune.errors import ConfigError, HostSafetyError
 
-#: Host paths (after resolving symlinks) that SemaTune may ever write.
-DEFAULT_ALLOWED_PATHS: tuple[str, ...] = (
-    "/proc/sys/*",
-    "/sys/kernel/mm/transparent_hugepage/*",
-    "/sys/kernel/debug/sched/*",
-    "/sys/devices/system/cpu/*",
-    "/sys/devices/*/block/*/queue/*",
-    "/sys/block/*/queue/*",
-    "/sys/module/*/parameters/*",
-)
+def default_allowed_paths() -> tuple[str, ...]:
+    """The built-in allow-list: the union of the knob families' ``allowed_paths``."""
+    from sematune.osparams.families import DEFAULT_ALLOWED_PATHS  # the families import this module
+
+    return DEFAULT_ALLOWED_PATHS
 
 
 def _emulate_choice_file(path: Path, data: bytes) -> bytes:
@@ -60,7 +57,7 @@ class Host:
         self._prefix = "" if self._real else str(self.root)
         #: host path → resolved local path, for paths already checked against the allow-list.
         self._checked: dict[str, str] = {}
-        self.allowed_paths = tuple(allowed_paths) if allowed_paths else DEFAULT_ALLOWED_PATHS
+        self.allowed_paths = tuple(allowed_paths) if allowed_paths else default_allowed_paths()
         for pattern in self.allowed_paths:
             if not pattern.startswith("/") or ".." in PurePosixPath(pattern).parts:
                 raise ConfigError("host.allowed_paths", f"{pattern!r} must be an absolute pattern without '..'")
@@ -155,3 +152,29 @@ class Host:
 
     def writable(self, host_path: str) -> bool:
         return os.access(self._local(host_path), os.W_OK)
+
+    # -- mounts -------------------------------------------------------------------------------
+    def is_mounted(self, fstype: str, target: str) -> bool:
+        """True when ``fstype`` is mounted at ``target`` (always true on a ``host_root`` tree)."""
+        if not self.is_real:
+            return True
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as fh:
+            return any(f.split()[1:3] == [target, fstype] for f in fh if len(f.split()) > 2)
+
+    def mount(self, fstype: str, target: str) -> None:
+        """Mount ``fstype`` at ``target`` (a pseudo file system such as debugfs; real host only).
+
+        Only the journal calls this, after recording the mount point, so restore unmounts it.
+        """
+        if _libc().mount(fstype.encode(), target.encode(), fstype.encode(), 0, None) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"mounting {fstype} on {target} failed: {os.strerror(err)}")
+
+    def unmount(self, target: str) -> None:
+        if _libc().umount2(target.encode(), 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"umount {target}: {os.strerror(err)}")
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)

@@ -15,6 +15,11 @@ class ModuleParam(OsParam):
     """A writable module parameter; boolean ones use choices ``[Y, N]`` with ``dtype: str``."""
 
     interface = "module_param"
+    allowed_paths = ("/sys/module/*/parameters/*",)
+    sandbox_globs = ("/sys/module/haltpoll/parameters/*", "/sys/module/kvm/parameters/halt_poll_ns")
+    doc_location_format = "`{module}.{parameter}`"
+    doc_files = "`/sys/module/<module>/parameters/<parameter>`"
+
 
     def __init__(self, name: str, *, module: str, parameter: str, **kwargs: Any) -> None:
         for key, value in (("module", module), ("parameter", parameter)):

@@ -13,31 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from sematune.osparams.families import SANDBOX_GLOBS
 from sematune.osparams.host import Host
-
-#: Host paths (globs) copied into a sandbox: every file a shipped knob reads or writes.
-SANDBOX_GLOBS: tuple[str, ...] = (
-    "/proc/sys/vm/*",
-    "/proc/sys/kernel/sched_*",
-    "/proc/sys/kernel/numa_balancing",
-    "/proc/sys/kernel/timer_migration",
-    "/proc/sys/net/core/*",
-    "/proc/sys/net/ipv4/tcp_*",
-    "/sys/kernel/mm/transparent_hugepage/*",
-    "/sys/kernel/mm/transparent_hugepage/khugepaged/*",
-    "/sys/block/*/queue/*",
-    "/sys/block/*/queue/iosched/*",
-    "/sys/kernel/debug/sched/*",
-    "/sys/devices/system/cpu/online",
-    "/sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/name",
-    "/sys/devices/system/cpu/cpu[0-9]*/cpuidle/state[0-9]*/disable",
-    "/sys/devices/system/cpu/cpuidle/*",
-    "/sys/devices/system/cpu/cpufreq/policy*/*",
-    "/sys/devices/system/cpu/intel_pstate/*",
-    "/sys/module/haltpoll/parameters/*",
-    "/sys/module/kvm/parameters/halt_poll_ns",
-)
-
 
 def make_sandbox(dest: str | Path, source: Host | None = None) -> int:
     """Copy every readable file matching :data:`SANDBOX_GLOBS` under ``dest``; return the count."""

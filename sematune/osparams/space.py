@@ -95,6 +95,10 @@ class ParameterSpace:
     def knobs_needing_root(self) -> list[str]:
         return [p.name for p in self if p.needs_root()]
 
+    def mounts(self) -> list[tuple[str, str]]:
+        """Every ``(fstype, mount point)`` a knob of this space needs, once each."""
+        return list(dict.fromkeys(m for p in self for m in p.mounts()))
+
     def journal_files(self) -> list[tuple[str, OsParam]]:
         """Every (host path, knob) a run may change, related files before each knob's own files."""
         seen: set[str] = set()

@@ -28,6 +28,12 @@ class Sysctl(OsParam):
     """
 
     interface = "sysctl"
+    allowed_paths = ("/proc/sys/*",)
+    sandbox_globs = ("/proc/sys/vm/*", "/proc/sys/kernel/sched_*", "/proc/sys/kernel/numa_balancing",
+                     "/proc/sys/kernel/timer_migration", "/proc/sys/net/core/*", "/proc/sys/net/ipv4/tcp_*")
+    doc_location_format = "`{key}`"
+    doc_files = "`/proc/sys/<key with dots as slashes>`"
+
 
     def __init__(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from sematune.osparams.base import OsParam, Value
+from sematune.osparams.base import Kind, OsParam, Value
 
 _BRACKETED = re.compile(r"\[([^\]]+)\]")
 
@@ -25,6 +25,12 @@ class SysfsValue(OsParam):
     """A sysfs file holding one number or word."""
 
     interface = "sysfs"
+    allowed_paths = ("/sys/kernel/mm/transparent_hugepage/*", "/sys/devices/system/cpu/*")
+    sandbox_globs = ("/sys/kernel/mm/transparent_hugepage/*", "/sys/kernel/mm/transparent_hugepage/khugepaged/*",
+                     "/sys/devices/system/cpu/intel_pstate/*")
+    doc_location_format = "`{path}`"
+    doc_files = "one sysfs file with a number or word"
+
 
     def __init__(self, name: str, *, path: str, related: Sequence[str] = (), **kwargs: Any) -> None:
         self.path = path
@@ -46,15 +52,20 @@ class SysfsChoice(SysfsValue):
     """
 
     interface = "sysfs_choice"
+    doc_files = "a sysfs file listing options with the selected one in brackets"
+
+    @classmethod
+    def doc_kind(cls, spec: dict[str, Any]) -> Kind:
+        return "categorical"
 
     def __init__(self, name: str, *, path: str, choices: Sequence[Value] | None = None, **kwargs: Any) -> None:
-        configured = list(choices) if choices is not None else None
-        super().__init__(name, path=path, choices=configured or ["?"], dtype="str", **kwargs)
-        if self.host.exists(path):
-            try:
-                self.restrict_choices(bracketed_options(self.host.read_text(path)), configured)
-            except OSError:
-                pass
+        super().__init__(name, path=path, choices=choices, dtype="str", **kwargs)
+
+    def offered_choices(self) -> list[str]:
+        try:
+            return bracketed_options(self.host.read_text(self.path)) if self.host.exists(self.path) else []
+        except OSError:
+            return []
 
     def parse(self, text: str) -> Value:
         return bracketed_choice(text)

@@ -18,6 +18,15 @@ from sematune.osparams.space import ParameterSpace
 #: The metric names every target may report at top level.
 CORE_METRICS = ("throughput", "goodput", "latency_avg", "latency_p95")
 
+#: Metric name prefixes that are costs (lower is better); every other metric is a benefit.
+COST_PREFIXES = ("latency", "error", "rollback", "foreign_cpu", "time", "duration", "runtime", "seconds")
+
+
+def default_goal(metric: str) -> str:
+    """The goal an objective on ``metric`` gets when none is given: the one place that decides it."""
+    name = metric.rsplit(".", 1)[-1] if metric.startswith("system.") else metric
+    return "minimize" if name.startswith(COST_PREFIXES) else "maximize"
+
 
 def _finite_or_none(value: Any) -> Optional[float]:
     if value is None:
@@ -101,7 +110,8 @@ class Target(ABC):
         self.space: Optional[ParameterSpace] = None
         self.pin_to_cores = self._parse_cores(pin_to_cores)
         if objective:
-            metric, goal = objective.get("metric"), objective.get("goal", "maximize")
+            metric = objective.get("metric")
+            goal = objective.get("goal") or (default_goal(str(metric)) if metric else None)
             if not metric or goal not in ("maximize", "minimize"):
                 raise ConfigError("target.objective", f"needs metric and goal maximize|minimize, got {dict(objective)}")
             self.default_objective = (str(metric), str(goal))

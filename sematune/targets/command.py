@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from sematune.errors import ConfigError, TargetError
 from sematune.targets._process import ChildProcess, Completed, run_command
-from sematune.targets.base import CORE_METRICS, BenchmarkMetrics, Target
+from sematune.targets.base import CORE_METRICS, BenchmarkMetrics, Target, default_goal
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +227,7 @@ class CommandTarget(Target):
     def _guess_objective(self) -> tuple[str, str]:
         """``throughput`` when declared, else the first metric (minimised when it is a cost)."""
         name = "throughput" if "throughput" in self.rules else next(iter(self.rules))
-        cost = name.startswith(("latency", "error", "time", "duration", "runtime", "seconds"))
-        return name, "minimize" if cost else "maximize"
+        return name, default_goal(name)
 
     # -- command lines ------------------------------------------------------------------------
     def placeholders(self, window: Optional[int] = None, duration: Optional[float] = None,

@@ -4,8 +4,8 @@ It stands in for a real workload in tests, demos and tuner benchmarks, so it beh
 one to a tuner:
 
 * most knobs are inert — only the five below matter, by name;
-* ``haltpoll_guest_halt_poll_ns`` has a log-scale optimum (gain up to +45% near 120 µs);
-* ``thp_enabled`` gates ``thp_defrag``: defrag only matters when THP is ``always``;
+* ``cpu_haltpoll_guest_halt_poll_ns`` has a log-scale optimum (gain up to +45% near 120 µs);
+* ``vm_thp_enabled`` gates ``vm_thp_defrag``: defrag only matters when THP is ``always``;
 * ``vm_dirty_ratio`` has a mild quadratic optimum at 10;
 * ``vm_min_free_kbytes`` is a cliff: above 512 MiB throughput collapses to 35%;
 * noise is heteroscedastic (CV ≈ ``noise_cv``, larger at high halt-polling) with optional
@@ -55,7 +55,7 @@ def _min_free(x: float) -> float:
 
 #: Separable one-knob terms and the point where each peaks (for the analytic optimum).
 _TERMS: dict[str, tuple[Callable[[float], float], float]] = {
-    "haltpoll_guest_halt_poll_ns": (_halt_poll, HALT_POLL_OPT_NS),
+    "cpu_haltpoll_guest_halt_poll_ns": (_halt_poll, HALT_POLL_OPT_NS),
     "vm_dirty_ratio": (_dirty_ratio, DIRTY_RATIO_OPT),
     "vm_min_free_kbytes": (_min_free, 0.0),
 }
@@ -111,7 +111,7 @@ class SyntheticTarget(Target):
         for name, (term, _) in _TERMS.items():
             if name in config:
                 value *= term(float(config[name]))
-        return value * _thp(config.get("thp_enabled"), config.get("thp_defrag"))
+        return value * _thp(config.get("vm_thp_enabled"), config.get("vm_thp_defrag"))
 
     def optimum(self, space: Optional[ParameterSpace] = None) -> tuple[dict[str, Value], float]:
         """The best configuration within ``space``'s domains and its noise-free throughput."""
@@ -122,13 +122,13 @@ class SyntheticTarget(Target):
         for name, (term, peak) in _TERMS.items():
             if name in space:
                 best[name] = max(self._candidates(space[name], peak), key=lambda v: term(float(v)))
-        enabled = list(space["thp_enabled"].domain.choices or ()) if "thp_enabled" in space else [None]
-        defrag = list(space["thp_defrag"].domain.choices or ()) if "thp_defrag" in space else [None]
+        enabled = list(space["vm_thp_enabled"].domain.choices or ()) if "vm_thp_enabled" in space else [None]
+        defrag = list(space["vm_thp_defrag"].domain.choices or ()) if "vm_thp_defrag" in space else [None]
         e, d = max(product(enabled, defrag), key=lambda pair: _thp(*pair))
         if e is not None:
-            best["thp_enabled"] = e
+            best["vm_thp_enabled"] = e
         if d is not None:
-            best["thp_defrag"] = d
+            best["vm_thp_defrag"] = d
         return best, self.expected(best)
 
     @staticmethod
@@ -149,7 +149,7 @@ class SyntheticTarget(Target):
     def execute_window(self, window_number: int, duration: float) -> BenchmarkMetrics:
         started = time.perf_counter()
         mean = self.expected(self._applied) * (1.0 + self.drift_per_window * window_number)
-        spread = 0.6 + 0.8 * min(float(self._applied.get("haltpoll_guest_halt_poll_ns", 0.0)) / 400_000.0, 1.0)
+        spread = 0.6 + 0.8 * min(float(self._applied.get("cpu_haltpoll_guest_halt_poll_ns", 0.0)) / 400_000.0, 1.0)
         throughput = max(mean * (1.0 + self.rng.normal(0.0, self.noise_cv * spread)), mean * 0.05)
         latency = 1000.0 * self.clients / throughput
         out = self._window_output_dir(window_number) / "synthetic.json"

@@ -48,6 +48,25 @@ class Observation:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TunerConfig:
+    """What a seed-style tuner whose ``__init__`` takes ``config`` receives.
+
+    ``parameter_ranges`` maps each knob name to its domain (``low``/``high``/``log``/``dtype`` or
+    ``choices``), as the seed's ``config.parameter_ranges`` did.
+    """
+
+    parameter_ranges: Mapping[str, Mapping[str, Any]]
+    optimization_goal: Goal
+    seed: int
+    space: ParameterSpace
+
+    @classmethod
+    def of(cls, space: ParameterSpace, goal: Goal, seed: int) -> "TunerConfig":
+        ranges = {p.name: p.domain.describe() for p in space}
+        return cls(parameter_ranges=ranges, optimization_goal=goal, seed=int(seed), space=space)
+
+
 class Tuner(ABC):
     """Proposes knob settings; never touches the host.
 
@@ -66,6 +85,14 @@ class Tuner(ABC):
         self.goal: Goal = goal
         self.seed = int(seed)
         self.history: list[Observation] = []
+
+    def adopt(self, *, space: ParameterSpace, goal: Goal, seed: int) -> None:
+        """Fill in the engine's state when a subclass's own ``__init__`` did not call ours."""
+        for name, value in (("space", space), ("goal", goal), ("seed", int(seed))):
+            if not hasattr(self, name):
+                setattr(self, name, value)
+        if not hasattr(self, "history"):
+            self.history = []
 
     def reward(self, objective: float) -> float:
         """The objective as a reward to maximise (negated when the goal is minimise)."""

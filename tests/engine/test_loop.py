@@ -61,13 +61,13 @@ class ScriptedTuner:
 def test_unknown_names_rejected_out_of_domain_clipped_and_recorded(compose, sandbox: Path, tmp_path: Path) -> None:
     c = components(compose, sandbox, "tuner=fixed")
     c.tuner = ScriptedTuner(c.tuner, [
-        {"vm_dirty_ratio": 500, "nope": 1, "thp_enabled": "sometimes"},
+        {"vm_dirty_ratio": 500, "nope": 1, "vm_thp_enabled": "sometimes"},
         {"vm_dirty_ratio": "12"},
     ])
     records = engine_for(c, tmp_path, tuning_windows=2, stable_windows=0).run()
     first = records[1]
     assert first.rejected["nope"] == "unknown knob"
-    assert "not one of" in first.rejected["thp_enabled"]
+    assert "not one of" in first.rejected["vm_thp_enabled"]
     assert first.clipped == {"vm_dirty_ratio": [500, 80]}
     assert first.applied["vm_dirty_ratio"] == 80 and first.requested["vm_dirty_ratio"] == 80
     assert records[2].applied["vm_dirty_ratio"] == 12
