@@ -24,7 +24,7 @@ COST_PREFIXES = ("latency", "error", "rollback", "foreign_cpu", "time", "duratio
 
 def default_goal(metric: str) -> str:
     """The goal an objective on ``metric`` gets when none is given: the one place that decides it."""
-    name = metric.rsplit(".", 1)[-1] if metric.startswith("system.") else metric
+    name = metric.rsplit(".", 1)[-1] if metric.startswith("system.") else metric.rsplit("/", 1)[-1]  # host/, service/
     return "minimize" if name.startswith(COST_PREFIXES) else "maximize"
 
 
