@@ -26,6 +26,7 @@ from sematune.engine.session import RunSession
 from sematune.osparams.sandbox import make_sandbox
 from sematune.targets.probes import default_probes
 from sematune.tracking.mlflow_tracker import MlflowTracker
+from sematune.tracking.recorder import RunRecorder
 
 
 def pct(values: list[float], q: float) -> float:
@@ -51,9 +52,9 @@ def main() -> int:
             "loop.stable_windows=0", "loop.settle_seconds=0", f"host.state_dir={work / 'state'}",
         ])
     c = build_components(cfg)
-    session = RunSession(c, work / "run", run_name="overhead", params={}, tags={}, resolved_config="",
-                         tracker_factory=lambda: MlflowTracker(f"sqlite:///{work / 'mlflow.db'}", "overhead"),
-                         probes=default_probes())
+    recorder = RunRecorder(c, work / "run", run_name="overhead", params={}, tags={}, resolved_config="",
+                           tracker_factory=lambda: MlflowTracker(f"sqlite:///{work / 'mlflow.db'}", "overhead"))
+    session = RunSession(c, work / "run", recorder, run_name="overhead", probes=default_probes())
     code = session.run()
     records = [r for r in session.engine.records if r.phase == "tuning"]
     parts = ("ask_s", "validate_s", "apply_s", "track_s")

@@ -38,6 +38,7 @@ from sematune.engine.session import RunSession  # noqa: E402
 from sematune.osparams.base import Value  # noqa: E402
 from sematune.targets.base import BenchmarkMetrics  # noqa: E402
 from sematune.targets.probes import default_probes  # noqa: E402
+from sematune.tracking.recorder import RunRecorder  # noqa: E402
 from sematune.tuners.base import Tuner, TunerResponse  # noqa: E402
 
 CANDIDATES = Path(__file__).with_name("gain_candidates.yaml")
@@ -139,8 +140,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             *base, f"loop.tuning_windows={len(schedule)}", "loop.stable_windows=0"])
     c = build_components(cfg)
     c.tuner = ScheduleTuner(space=c.space, goal=c.objective.goal, schedule=schedule)
-    session = RunSession(c, out / "run", run_name=f"limit-{args.preset}", params={}, tags={},
-                         resolved_config=OmegaConf.to_yaml(cfg), probes=default_probes())
+    recorder = RunRecorder(c, out / "run", run_name=f"limit-{args.preset}", params={}, tags={},
+                           resolved_config=OmegaConf.to_yaml(cfg))
+    session = RunSession(c, out / "run", recorder, run_name=f"limit-{args.preset}", probes=default_probes())
     code = session.run()
     records = [r for r in (session.engine.records if session.engine else []) if r.phase == "tuning"]
     if code != 0 or len(records) != len(schedule):

@@ -24,7 +24,7 @@ import yaml
 
 from sematune.engine.records import TunerInfo, WindowRecord
 from sematune.report import write_report
-from sematune.tracking.report import build_report
+from sematune.tracking.comparison import build_report
 from sematune.tracking.sweep_runs import job_tags, load_parent_run, load_sweep_dir
 from sematune.tuners.base import TokenUsage
 
@@ -91,7 +91,7 @@ def main() -> None:
         print(f"  {len(jobs)} runs × {len(PHASES)} windows")
         runs = timed("load_sweep_dir", lambda: load_sweep_dir(sweep))
         timed("build_report (2000 bootstrap replicates)", lambda: build_report(runs.jobs))
-        _, files = timed("write_report (compute + plots + html/md/json)", lambda: write_report(runs, tmp / "out"))
+        _, files, _ = timed("write_report (compute + plots + html/md/json)", lambda: write_report(runs, tmp / "out"))
         print(f"  {len(files)} files, {sum(p.stat().st_size for p in files) / 1e6:.1f} MB")
 
         from sematune.tracking.mlflow_tracker import mlflow_client, quiet_mlflow_logs

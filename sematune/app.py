@@ -22,9 +22,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from sematune.components import build_components
-from sematune.engine.session import RunSession, run_tags
+from sematune.engine.session import RunSession
 from sematune.errors import ConfigError, SemaTuneError
-from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker, flatten
+from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker
+from sematune.tracking.closing import closing_block
+from sematune.tracking.recorder import RunRecorder
+from sematune.tracking.run_info import run_params, run_tags
 from sematune.tracking.sweep_runs import job_tags
 
 log = logging.getLogger("sematune")
@@ -90,25 +93,22 @@ def run(cfg: DictConfig) -> int:
         from sematune.targets.probes import default_probes
 
         probes = default_probes()
-    session = RunSession(
+    recorder = RunRecorder(
         components,
         hydra_cfg.runtime.output_dir,
         run_name=run_name,
-        params={**flatten(plain), **flatten(components.tuner.describe(), "tuner_settings.")},
+        params=run_params(plain, components, choices),
         tags={**run_tags(components, choices), "hydra.job.num": str(hydra_cfg.job.get("num", 0)),
               "overrides": " ".join(hydra_cfg.overrides.task), **job_tags(list(hydra_cfg.overrides.task))},
         resolved_config=OmegaConf.to_yaml(cfg, resolve=True),
         tracker_factory=tracker_factory,
-        probes=probes,
     )
+    session = RunSession(components, hydra_cfg.runtime.output_dir, recorder, run_name=run_name, probes=probes)
     code = session.run()
-    s = session.summary()
-    fmt = lambda v: "—" if v is None else f"{v:.6g}"  # noqa: E731
-    log.info(
-        "done: %s; %s baseline %s, best %s (window %s), stable mean %s; host restore %s; outputs in %s",
-        s["status"], s["objective_metric"], fmt(s["baseline_objective"]), fmt(s["best_objective"]),
-        s["best_window"], fmt(s["stable_mean_objective"]), s["restore"], hydra_cfg.runtime.output_dir,
-    )
+    uri, experiment_id, run_id = recorder.mlflow_location()
+    block = closing_block(recorder.summary, run_dir=hydra_cfg.runtime.output_dir, tracking_uri=uri,
+                          experiment_id=experiment_id, run_id=run_id)
+    log.info("done: %s\n%s", recorder.summary.get("status"), block)
     return code
 
 

@@ -2,7 +2,7 @@
 
 The same code runs at the end of every multirun (see :mod:`sematune.tracking.callbacks`): it
 reads the sweep's runs from MLflow (or, without tracking, from the sweep dir), computes the
-report (:mod:`sematune.tracking.report`), prints the table, writes ``report.json``,
+report (:mod:`sematune.tracking.comparison`), prints the table, writes ``report.json``,
 ``report.md``, ``report.html`` and the PNG plots into ``<sweep dir>/report/`` and logs them
 under ``report/`` on the sweep's parent MLflow run.
 """
@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from sematune.tracking.mlflow_tracker import mlflow_client, quiet_mlflow_logs
-from sematune.tracking.report import SweepReport, build_report
-from sematune.tracking.report_plots import (
+from sematune.tracking.comparison import build_report
+from sematune.tracking.comparison_model import SweepReport
+from sematune.tracking.comparison_plots import (
     plot_comparison_bars,
     plot_knob_trajectories,
-    plot_objective_per_window,
+    plot_sweep_objective,
     safe_name,
 )
-from sematune.tracking.report_render import print_table, to_html, to_markdown
+from sematune.tracking.comparison_render import print_table, sweep_description, to_html, to_markdown
+from sematune.tracking.description import NOTE_TAG
 from sematune.tracking.sweep_runs import SweepRuns, has_job_dirs, load_parent_run, load_sweep_dir
 
 log = logging.getLogger("sematune.report")
@@ -80,7 +82,7 @@ def collect(
 
 
 def write_report(runs: SweepRuns, out_dir: str | os.PathLike[str], options: ReportOptions | None = None,
-                 title: Optional[str] = None) -> tuple[SweepReport, list[Path]]:
+                 title: Optional[str] = None) -> tuple[SweepReport, list[Path], list[tuple[str, str]]]:
     """Compute the report and write its JSON, Markdown, HTML and PNG files into ``out_dir``."""
     opts = options or ReportOptions()
     out = Path(out_dir)
@@ -92,7 +94,7 @@ def write_report(runs: SweepRuns, out_dir: str | os.PathLike[str], options: Repo
     )
     images: list[tuple[str, str]] = []
     plots = [("Improvement over the baseline", "comparison_bars.png", plot_comparison_bars),
-             ("Objective per window", "objective_per_window.png", plot_objective_per_window)]
+             ("Objective per window", "objective_per_window.png", plot_sweep_objective)]
     for title_, name, draw in plots:
         try:
             if draw(report, out / name):
@@ -110,14 +112,19 @@ def write_report(runs: SweepRuns, out_dir: str | os.PathLike[str], options: Repo
     (out / "report.md").write_text(to_markdown(report, images), encoding="utf-8")
     (out / "report.html").write_text(to_html(report, images, out), encoding="utf-8")
     files = [out / n for n in ("report.html", "report.md", "report.json")] + [out / n for _, n in images]
-    return report, files
+    return report, files, images
 
 
-def log_report(client: Any, parent_run_id: str, files: Sequence[Path], report: SweepReport) -> None:
-    """Log the files under ``report/`` on the parent run and tag its headline numbers."""
+def log_report(client: Any, parent_run_id: str, files: Sequence[Path], report: SweepReport,
+               images: Sequence[tuple[str, str]] = ()) -> None:
+    """Log the files under ``report/`` on the parent run, tag its headline numbers and write its
+    description (the comparison table and links to the plots)."""
     for path in files:
         client.log_artifact(parent_run_id, str(path), ARTIFACT_PATH)
-    tags = {"sematune.report": f"{ARTIFACT_PATH}/report.html"}
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    tags = {"sematune.report": f"{ARTIFACT_PATH}/report.html",
+            NOTE_TAG: sweep_description(report, images, experiment_id=experiment_id, run_id=parent_run_id,
+                                        folder=ARTIFACT_PATH)}
     for geo in report.geomeans:
         if geo.relative is not None:
             tags[f"report.geomean.{safe_name(geo.arm)}"] = f"{geo.relative:.4f}"
@@ -146,11 +153,11 @@ def make_report(
             out_dir = Path(runs.sweep_dir) / REPORT_DIR
         else:
             out_dir = Path.cwd() / f"sweep-report-{(runs.parent_run_id or 'files')[:8]}"
-    report, files = write_report(runs, out_dir, options)
+    report, files, images = write_report(runs, out_dir, options)
     print_table(report, console)
     logged = bool(log_to_parent and client is not None and runs.parent_run_id)
     if logged:
-        log_report(client, runs.parent_run_id, files, report)
+        log_report(client, runs.parent_run_id, files, report, images)
     return report, runs, Path(out_dir), logged
 
 

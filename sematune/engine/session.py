@@ -1,32 +1,29 @@
-"""A run's host-safe lifecycle: lock → stale restore → journal → track → loop → always restore.
+"""A run's host-safe lifecycle: lock → stale restore → journal → loop → always restore.
 
 Whatever ends the loop — normal end, a target error, an exception, SIGINT, SIGTERM or SIGHUP —
 the ``finally`` block stops the target, restores every journaled file in reverse order,
-verifies the bytes, writes the restoration report and closes the MLflow run.
+verifies the bytes and writes the restoration report, then hands the outcome to the run's
+recording (a :class:`RunRecording`, e.g. :class:`sematune.tracking.recorder.RunRecorder`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import platform
 import signal
-from pathlib import Path
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Mapping, Optional
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional, Protocol
 
 from sematune.components import Components
-from sematune.engine import guards
 from sematune.engine.journal import HostJournal
 from sematune.engine.lock import HostLock, lock_dir_for
-from sematune.engine.loop import Engine
+from sematune.engine.loop import Engine, WindowTracker
 from sematune.engine.progress import RunProgress
 from sematune.engine.records import HistoryWriter
 from sematune.engine.signals import interrupts_raise, shielded
 from sematune.errors import HostSafetyError, RunInterrupted, SemaTuneError, TargetError
-from sematune.tracking.artifacts import write_json, write_window_table
-from sematune.tracking.mlflow_tracker import MlflowTracker
-from sematune.tracking.plots import plot_objective_per_window
+from sematune.tracking.artifacts import write_json
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +56,31 @@ def host_state(journal: HostJournal) -> dict[str, str]:
     return state
 
 
+@dataclass
+class RunOutcome:
+    """How a run ended, for its recording: status, the loop (records, frozen configuration) and the
+    restoration report (``None`` when nothing was journaled)."""
+
+    status: str
+    engine: Optional[Engine]
+    restore_report: Optional[dict[str, Any]]
+
+
+class RunRecording(WindowTracker, Protocol):
+    """What the session needs from recording a run (files, MLflow); no host access."""
+
+    def prepare(self) -> None:
+        """Fast set-up before the host lock (the run directory)."""
+
+    def open(self) -> None:
+        """Slow set-up, run in a worker thread while the target prepares (an MLflow run)."""
+
+    def describe_target(self, facts: Mapping[str, Any]) -> None: ...
+
+    def close(self, outcome: RunOutcome) -> None:
+        """Record how the run ended; called once, after the host is restored."""
+
+
 class RunSession:
     """Runs one configured tuning run on the host and reports an exit code."""
 
@@ -66,22 +88,15 @@ class RunSession:
         self,
         components: Components,
         run_dir: str | Path,
+        recording: RunRecording,
         *,
-        run_name: str,
-        params: Mapping[str, Any],
-        tags: Mapping[str, str],
-        resolved_config: str,
-        tracker_factory: Optional[Callable[[], MlflowTracker]] = None,
+        run_name: str = "run",
         probes: Optional[list[Any]] = None,
     ) -> None:
         self.c = components
         self.run_dir = Path(run_dir)
+        self.recording = recording
         self.run_name = run_name
-        self.params = params
-        self.tags = dict(tags)
-        self.resolved_config = resolved_config
-        self.tracker_factory = tracker_factory
-        self.tracker: Optional[MlflowTracker] = None
         self.probes = probes or []
         self.engine: Optional[Engine] = None
         self.report: Optional[dict[str, Any]] = None
@@ -90,7 +105,7 @@ class RunSession:
     def run(self) -> int:
         """0 on success, 1 on failure; the host is restored in both cases."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config_resolved.yaml").write_text(self.resolved_config, encoding="utf-8")
+        self.recording.prepare()
         lock = HostLock(lock_dir_for(self.c.host.is_real, self.c.state_dir))
         code = 1
         with interrupts_raise():
@@ -108,31 +123,24 @@ class RunSession:
                 lock.release()
         return code
 
-    def _start_tracking(self) -> MlflowTracker:
-        assert self.tracker_factory is not None
-        tracker = self.tracker_factory()
-        tracker.start(self.run_name, self.params, self.tags, self.c.space)
-        return tracker
-
     def _run_locked(self) -> int:
         journal = HostJournal(self.c.state_dir, self.c.host)
         history = HistoryWriter(self.run_dir / "history.jsonl")
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sematune-tracking")
-        tracking: Optional[Future[MlflowTracker]] = None
+        opening: Optional[Future[None]] = None
         try:
             restore_stale_journal(self.c.state_dir, self.run_dir)
             journal.capture(self.c.space, run=self.run_name)
             write_json(host_state(journal), self.run_dir / "host_state_before.json")
             # MLflow's import and store set-up take seconds: overlap them with the target's preparation.
-            tracking = pool.submit(self._start_tracking) if self.tracker_factory else None
+            opening = pool.submit(self.recording.open)
             target = self.c.target
             target.results_dir = self.run_dir / "target"
             target.space = self.c.space
             if not target.pre_execute():
                 raise TargetError(f"{type(target).__name__}.pre_execute() returned False")
-            if tracking is not None:
-                self.tracker = tracking.result()
-            self._set_target_tags()
+            opening.result()
+            self.recording.describe_target(target.describe())
             loop = self.c.settings.loop
             extra_baselines = (loop.tuning_windows - 1) // loop.baseline_every if loop.baseline_every else 0
             total = loop.dry_run_windows or (1 + loop.tuning_windows + loop.stable_windows + extra_baselines)
@@ -145,7 +153,7 @@ class RunSession:
                     constraint=self.c.settings.constraint,
                     settings=loop,
                     history=history,
-                    tracker=self.tracker,
+                    tracker=self.recording,
                     probes=self.probes,
                     progress=progress,
                 )
@@ -169,13 +177,13 @@ class RunSession:
                     write_json(self.report, self.run_dir / "restoration_report.json")
                     write_json(host_state(journal), self.run_dir / "host_state_after.json")
                     self._log_restore()
-                if tracking is not None and self.tracker is None:
+                if opening is not None:
                     try:  # a run that failed during preparation still closes its MLflow run
-                        self.tracker = tracking.result()
+                        opening.result()
                     except Exception as exc:
-                        log.error("MLflow tracking could not start: %s", exc)
+                        log.error("recording could not start: %s", exc)
                 pool.shutdown(wait=False)
-                self._close_tracking()
+                self.recording.close(RunOutcome(self.status, self.engine, self.report))
 
     def _cleanup_target(self) -> None:
         try:
@@ -200,91 +208,3 @@ class RunSession:
         )
         if not ok:
             self.status = "FAILED"
-
-    def _set_target_tags(self) -> None:
-        facts = self.c.target.describe()
-        if self.tracker is not None and facts:
-            self.tracker.set_tags({f"target.{k}": v for k, v in facts.items()})
-
-    def _close_tracking(self) -> None:
-        records = self.engine.records if self.engine else []
-        if records:
-            write_window_table(records, self.run_dir / "windows.csv")
-            try:
-                plot_objective_per_window(
-                    records, self.run_dir / "objective_per_window.png", self.c.objective.metric, self.c.objective.goal
-                )
-            except Exception as exc:
-                log.warning("plot failed: %s", exc)
-        summary = self.summary()
-        write_json(summary, self.run_dir / "summary.json")
-        if self.tracker is None:
-            return
-        try:
-            self.tracker.set_tags({"status": self.status, **{f"summary.{k}": v for k, v in summary.items()
-                                                             if not isinstance(v, dict)}})
-            for name in ("config_resolved.yaml", "history.jsonl", "windows.csv", "objective_per_window.png",
-                         "restoration_report.json", "stale_restoration_report.json", "host_state_before.json",
-                         "host_state_after.json", "summary.json"):
-                self.tracker.log_artifact(self.run_dir / name)
-            self.tracker.finish(self.status)
-        except Exception as exc:
-            log.error("closing the MLflow run failed (files are in %s): %s", self.run_dir, exc)
-
-    def summary(self) -> dict[str, Any]:
-        """Headline numbers of the run (also tags on the MLflow run)."""
-        records = self.engine.records if self.engine else []
-        best = self.engine.best() if self.engine else None
-        baseline = next((r for r in records if r.phase == "baseline" and r.objective is not None), None)
-        stable = [r.objective for r in records if r.phase == "stable" and r.status == "ok" and r.objective is not None]
-        out: dict[str, Any] = {
-            "status": self.status,
-            "windows": len(records),
-            "failed_windows": sum(r.status == "failed" for r in records),
-            "idle_windows": sum(r.status == "idle" for r in records),
-            "objective_metric": self.c.objective.metric,
-            "goal": self.c.objective.goal,
-            "baseline_objective": baseline.objective if baseline else None,
-            "best_objective": best.objective if best else None,
-            "best_window": best.window if best else None,
-            "stable_mean_objective": sum(stable) / len(stable) if stable else None,
-            "restore": (self.report or {}).get("verify_status", "n/a"),
-        }
-        if self.engine and self.engine.guard_stop:
-            out["guard_stop"] = self.engine.guard_stop
-        if self.c.settings.loop.dry_run_windows:
-            out["aa_noise"] = guards.aa_noise(records)
-        if self.engine and self.engine.frozen:
-            out["best_configuration"] = self.engine.frozen
-        elif best is not None:
-            out["best_configuration"] = best.applied
-        return out
-
-
-def run_tags(components: Components, choices: Mapping[str, str]) -> dict[str, str]:
-    """Tags for the MLflow run: what ran where."""
-    from sematune import __version__
-
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "target": choices.get("target", type(components.target).__name__),
-        "tuner": choices.get("tuner", type(components.tuner).__name__),
-        "osparam_set": choices.get("osparam", ""),
-        "knobs": ",".join(components.space.names),
-        "seed": str(components.settings.seed),
-        "objective": f"{components.objective.metric} ({components.objective.goal})",
-        "host": platform.node(),
-        "kernel": platform.release(),
-        "cpu": cpu,
-        "host_root": str(components.host.root),
-        "sematune_version": __version__,
-        "python": platform.python_version(),
-        "knob_space": json.dumps(components.space.describe(), default=str)[:5000],
-    }

@@ -10,11 +10,16 @@ from typing import Any, Mapping, Optional
 
 from sematune.engine.records import PHASE_CODES, WindowRecord
 from sematune.osparams.space import ParameterSpace
+from sematune.tracking.keys import TIME, knob_key, target_key
 
 log = logging.getLogger(__name__)
 
 PARENT_ENV = "SEMATUNE_MLFLOW_PARENT_RUN_ID"
 PARENT_FILE = "mlflow_parent_run_id"
+#: MLflow 3's experiment-kind tag: a model-training experiment opens on the runs table and charts,
+#: not on the GenAI pages.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
 MAX_PARAM_CHARS = 6000
 
 
@@ -41,18 +46,6 @@ def quiet_mlflow_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (lists kept as values)."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
 def knob_metric(space: Optional[ParameterSpace], name: str, value: Any) -> Optional[float]:
     """A knob value as a number: itself, or its index among the choices."""
     if isinstance(value, bool):
@@ -67,42 +60,45 @@ def knob_metric(space: Optional[ParameterSpace], name: str, value: Any) -> Optio
 
 
 def window_metrics(record: WindowRecord, space: Optional[ParameterSpace] = None) -> dict[str, float]:
-    """Everything numeric about a window, keyed for MLflow (step = window index)."""
+    """Everything numeric about a window, keyed for MLflow (step = window index; keys: :mod:`.keys`)."""
     metrics: dict[str, float] = {
         "phase": float(PHASE_CODES[record.phase]),
-        "window_ok": 1.0 if record.status == "ok" else 0.0,
-        "feasible": 1.0 if record.feasible else 0.0,
-        "attempts": float(record.attempts),
-        "n_rejected": float(len(record.rejected)),
-        "n_clipped": float(len(record.clipped)),
-        "n_write_errors": float(len(record.write_errors)),
+        "window/ok": 1.0 if record.status == "ok" else 0.0,
+        "window/feasible": 1.0 if record.feasible else 0.0,
+        "window/attempts": float(record.attempts),
+        "window/rejected": float(len(record.rejected)),
+        "window/clipped": float(len(record.clipped)),
+        "window/write_errors": float(len(record.write_errors)),
     }
+    arm = getattr(record, "arm", None)
+    if arm is not None:  # confirm and stable windows: 1 when the host defaults were measured
+        metrics["window/defaults"] = 1.0 if arm == "defaults" else 0.0
     if record.reward is not None:
         metrics["reward"] = record.reward
     if record.objective is not None:
         metrics["objective"] = record.objective
     if record.constraint_violation is not None:
-        metrics["constraint_violation"] = record.constraint_violation
+        metrics["window/constraint_violation"] = record.constraint_violation
     if record.metrics is not None:
-        metrics.update(record.metrics.flat())
+        metrics.update({target_key(k): v for k, v in record.metrics.flat().items()})
     for name, value in record.applied.items():
         number = knob_metric(space, name, value)
         if number is not None:
-            metrics[f"knob.{name}"] = number
+            metrics[knob_key(name)] = number
     for name, seconds in record.timings.items():
-        metrics[f"time.{name}"] = seconds
+        metrics[f"{TIME}{name}"] = seconds
     if record.phase == "tuning":
-        metrics["time.tuner_s"] = record.tuner.compute_s
+        metrics[f"{TIME}tuner_s"] = record.tuner.compute_s
         if record.tuner.confidence is not None:
-            metrics["tuner.confidence"] = record.tuner.confidence
+            metrics["tuner/confidence"] = record.tuner.confidence
         usage = record.tuner.token_usage
         if usage is not None:
             metrics.update(
                 {
-                    "tokens.input": float(usage.input_tokens),
-                    "tokens.output": float(usage.output_tokens),
-                    "tokens.thinking": float(usage.thinking_tokens),
-                    "tokens.cost_usd": usage.cost_usd,
+                    "tokens/input": float(usage.input_tokens),
+                    "tokens/output": float(usage.output_tokens),
+                    "tokens/thinking": float(usage.thinking_tokens),
+                    "tokens/cost_usd": usage.cost_usd,
                 }
             )
     return metrics
@@ -129,26 +125,30 @@ class MlflowTracker:
         self.client = mlflow_client(self.tracking_uri)
         self.parent_run_id = parent_run_id or None
         self.run_id: Optional[str] = None
+        self.experiment_run_id: Optional[str] = None  # the experiment the run was started in
         self.space: Optional[ParameterSpace] = None
 
     def experiment_id(self) -> str:
+        """The experiment's id; created (or, made by an older version, marked) as a training experiment."""
         existing = self.client.get_experiment_by_name(self.experiment)
-        if existing is not None:
-            return existing.experiment_id
-        try:
-            return self.client.create_experiment(self.experiment)
-        except Exception:  # a concurrent job created it first
-            found = self.client.get_experiment_by_name(self.experiment)
-            if found is None:
-                raise
-            return found.experiment_id
+        if existing is None:
+            try:
+                return self.client.create_experiment(self.experiment, tags={EXPERIMENT_KIND_TAG: TRAINING_KIND})
+            except Exception:  # a concurrent job created it first
+                existing = self.client.get_experiment_by_name(self.experiment)
+                if existing is None:
+                    raise
+        if EXPERIMENT_KIND_TAG not in existing.tags:
+            self.client.set_experiment_tag(existing.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
+        return existing.experiment_id
 
     def start(self, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str], space: ParameterSpace) -> str:
         self.space = space
         all_tags = {k: str(v)[:5000] for k, v in tags.items()}
         if self.parent_run_id:
             all_tags["mlflow.parentRunId"] = self.parent_run_id
-        run = self.client.create_run(self.experiment_id(), run_name=run_name, tags=all_tags)
+        self.experiment_run_id = self.experiment_id()
+        run = self.client.create_run(self.experiment_run_id, run_name=run_name, tags=all_tags)
         self.run_id = run.info.run_id
         from mlflow.entities import Param
 

@@ -19,9 +19,10 @@ from typing import Any, Optional, Sequence
 
 import yaml
 
-from sematune.engine.records import read_history
+from sematune.engine.records import PHASE_CODES, WindowRecord, read_history
+from sematune.tracking.keys import KNOB, find_key, modern_key
 from sematune.tracking.mlflow_tracker import PARENT_FILE
-from sematune.tracking.report import IGNORED_KEYS, JobRun, key_matches, override_key
+from sematune.tracking.comparison_model import IGNORED_KEYS, JobRun, key_matches, override_key
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +239,39 @@ def _job_from_run(client: Any, run: Any, workdir: Path) -> JobRun:
         local = client.download_artifacts(run.info.run_id, "history.jsonl", str(workdir / run.info.run_id))
         job.records = read_history(local)
     except Exception as exc:
-        job.note = f"no history.jsonl artifact ({type(exc).__name__})"
+        job.records = records_from_metrics(client, run)
+        job.note = f"no history.jsonl artifact ({type(exc).__name__})" + (
+            "; windows rebuilt from the run's metrics" if job.records else "")
     return job
+
+
+def records_from_metrics(client: Any, run: Any) -> list[WindowRecord]:
+    """A run's windows rebuilt from its logged metrics (when its ``history.jsonl`` never reached the
+    store): phase, status, objective, reward and numeric knob values. Reads the current keys and
+    the dotted ones of older stores (:func:`sematune.tracking.keys.find_key`)."""
+    keys = list(run.data.metrics)
+    phase_key = find_key(keys, "phase")
+    if phase_key is None:
+        return []
+    history = lambda key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}  # noqa: E731
+    wanted = {"objective": "objective", "reward": "reward", "ok": "window/ok", "defaults": "window/defaults"}
+    series = {name: history(k) if (k := find_key(keys, key)) else {} for name, key in wanted.items()}
+    knobs = {modern_key(k)[len(KNOB):]: history(k) for k in keys if modern_key(k).startswith(KNOB)}
+    phases = {code: name for name, code in PHASE_CODES.items()}
+    records = []
+    for step, code in sorted(history(phase_key).items()):
+        phase = phases.get(int(code))
+        if phase is None:
+            continue
+        record = WindowRecord(
+            window=step, phase=phase, status="ok" if series["ok"].get(step, 1.0) == 1.0 else "failed",
+            objective=series["objective"].get(step), reward=series["reward"].get(step),
+            applied={name: values[step] for name, values in knobs.items() if step in values},
+        )
+        if series["defaults"].get(step) == 1.0 and "arm" in WindowRecord.model_fields:
+            record.arm = "defaults"  # type: ignore[attr-defined]
+        records.append(record)
+    return records
 
 
 def load_parent_run(client: Any, parent_run_id: str) -> SweepRuns:

@@ -163,21 +163,23 @@ def test_session_history_matches_mlflow_window_by_window(compose, sandbox: Path,
     from mlflow import MlflowClient
 
     from sematune.tracking.mlflow_tracker import MlflowTracker
+    from sematune.tracking.recorder import RunRecorder
 
     c = components(compose, sandbox, "tuner=random")
     c.state_dir = str(tmp_path / "state")
-    session = RunSession(c, tmp_path / "run", run_name="r", params={"a": 1}, tags={"target": "synthetic"},
-                         resolved_config="{}",
-                         tracker_factory=lambda: MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "t"))
+    recorder = RunRecorder(c, tmp_path / "run", run_name="r", params={"a": 1}, tags={"target": "synthetic"},
+                           resolved_config="{}",
+                           tracker_factory=lambda: MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "t"))
+    session = RunSession(c, tmp_path / "run", recorder, run_name="r")
     assert session.run() == 0
-    tracker = session.tracker
+    tracker = recorder.tracker
     history = read_history(tmp_path / "run" / "history.jsonl")
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     run = client.get_run(tracker.run_id)
     assert run.info.status == "FINISHED"
     objective = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "objective")}
     phases = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "phase")}
-    knob = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "knob.vm_dirty_ratio")}
+    knob = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "knob/vm_dirty_ratio")}
     assert len(history) == 1 + c.settings.loop.tuning_windows + c.settings.loop.stable_windows
     for r in history:
         assert objective[r.window] == pytest.approx(r.objective)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from sematune.report import write_report
-from sematune.tracking.report import JobRun, build_report
-from sematune.tracking.report_render import table, to_markdown
+from sematune.tracking.comparison import build_report
+from sematune.tracking.comparison_model import JobRun
+from sematune.tracking.comparison_render import print_table, sweep_description, table, table_text, to_markdown
 from sematune.tracking.sweep_runs import job_key, load_sweep_dir, sweep_key
 from tests.conftest import run_cli
 from tests.tracking.fixture_sweep import records, write_sweep
@@ -161,7 +162,7 @@ def test_job_identity_ignores_bookkeeping_keys() -> None:
 
 
 def test_files_are_written_and_link_the_plots(sweep: Path, tmp_path: Path) -> None:
-    report, files = write_report(load_sweep_dir(sweep), tmp_path / "out")
+    report, files, _ = write_report(load_sweep_dir(sweep), tmp_path / "out")
     names = {p.name for p in files}
     assert {"report.html", "report.md", "report.json", "comparison_bars.png", "objective_per_window.png",
             "knobs_best_alpha.png", "knobs_best_beta.png"} <= names
@@ -184,3 +185,32 @@ def test_report_cli_on_a_sweep_dir(sweep: Path, tmp_path: Path) -> None:
     assert (sweep / "report" / "report.html").exists()
     missing = run_cli([str(tmp_path / "nope")], tmp_path, module="sematune.report")
     assert missing.returncode == 2 and "no sweep directory" in missing.stderr
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_table_fits_the_terminal_and_cuts_nothing(report, width: int) -> None:
+    text = table_text(report, width)
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= width
+    header, rows = table(report)
+    flat = " ".join(text.split())
+    for row in rows:  # every cell is shown whole (folded onto a next line at most, never cut with …)
+        for cell in row:
+            assert all(word in flat for word in cell.split()), (cell, text)
+    assert "…" not in text
+
+
+def test_table_in_a_log_file_is_whole(report, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    with open(tmp_path / "sweep.log", "w", encoding="utf-8") as fh:
+        print_table(report, Console(file=fh, width=120, color_system=None))
+    text = (tmp_path / "sweep.log").read_text()
+    assert "[+10.0%, +42.0%]" in text and "500 in / 100 out / 10 think" in text
+
+
+def test_sweep_description_links_the_plots(report) -> None:
+    note = sweep_description(report, [("Improvement over the baseline", "comparison_bars.png")],
+                             experiment_id="7", run_id="abc")
+    assert "| alpha | smart |" in note and "+24.5%" in note and "geo-mean" in note
+    assert "(#/experiments/7/runs/abc/artifacts/report/comparison_bars.png?workflowType=machine_learning)" in note
+    assert "report.html" in note

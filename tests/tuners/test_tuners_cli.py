@@ -31,7 +31,7 @@ def test_sweep_of_every_tuner_makes_one_parent_with_six_finished_children(cli, s
     assert tuners == sorted(["FixedTuner", "RandomTuner", "BayesianTuner", "MlosTuner", "QLearningTuner",
                              "DQNTuner"])
     for child in children:  # the engine logged each tuning window's tuner time
-        assert client.get_metric_history(child.info.run_id, "time.tuner_s")
+        assert client.get_metric_history(child.info.run_id, "time/tuner_s")
     assert "bayesian tuner: best configuration {" in result.stderr + result.stdout
 
 

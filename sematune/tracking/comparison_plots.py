@@ -7,7 +7,7 @@ import os
 import re
 from typing import Any, Optional, Sequence
 
-from sematune.tracking.report import BestRun, SweepReport
+from sematune.tracking.comparison_model import BestRun, SweepReport
 
 _PHASE_SHADE = {"baseline": "#dddddd", "stable": "#e3f2e3"}
 
@@ -79,7 +79,7 @@ def plot_comparison_bars(report: SweepReport, path: str | os.PathLike[str]) -> b
     return True
 
 
-def plot_objective_per_window(report: SweepReport, path: str | os.PathLike[str]) -> bool:
+def plot_sweep_objective(report: SweepReport, path: str | os.PathLike[str]) -> bool:
     """Per target: each arm's median objective per window over seeds, with the min–max band."""
     if not report.series:
         return False

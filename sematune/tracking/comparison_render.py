@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
-from sematune.tracking.report import Cell, GeoMean, SweepReport, TokenTotals
+from sematune.tracking.description import run_page
+from sematune.tracking.comparison_model import Cell, GeoMean, SweepReport, TokenTotals
 
 DASH = "—"
 PROBLEM_HEADER = ["target", "tuner", "seed", "status", "why", "run"]
@@ -97,27 +99,69 @@ def problem_runs(report: SweepReport) -> list[list[str]]:
 
 
 # -- terminal -------------------------------------------------------------------------------
-def print_table(report: SweepReport, console: Optional[object] = None) -> None:
-    """Print the comparison table with rich."""
-    from rich.console import Console
+#: Columns of the stable-phase table; the rest (tuning-phase robustness, tokens) go to a second
+#: table when one table would not fit the width.
+STABLE_COLUMNS = 6
+LOG_WIDTH = 120
+
+
+def _rich_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> object:
+    from rich import box
     from rich.table import Table
 
-    out = console if console is not None else Console()
-    if console is None and not out.is_terminal:
-        out = Console(width=220)  # a log file or a pipe: do not squeeze the table into 80 columns
-    header, rows = table(report)
-    tab = Table(title=f"{report.title}: stable phase vs `{report.method.get('baseline_tuner', 'fixed')}` "
-                      f"({objectives(report)})", title_justify="left")
+    tab = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for name in header:
         left = name in ("target", "tuner", "tokens")
-        tab.add_column(name, justify="left" if left else "right", no_wrap=not left)
+        tab.add_column(name, justify="left" if left else "right", overflow="fold")
     for row in rows:
         tab.add_row(*row, style="bold" if row[0] == "geo-mean" else None)
-    out.print(tab)  # type: ignore[attr-defined]
+    return tab
+
+
+def render_tables(report: SweepReport, width: int) -> list[object]:
+    """The comparison as rich tables that fit ``width`` columns: one table when it fits, else the
+    stable-phase comparison and the tuning-phase robustness (and tokens) apart. Nothing is cut:
+    a cell too wide for its column folds onto the next line."""
+    from rich.console import Console
+
+    header, rows = table(report)
+    baseline = report.method.get("baseline_tuner", "fixed")
+    title = f"{report.title}: stable phase vs `{baseline}` ({objectives(report)})"
+    whole = _rich_table(title, header, rows)
+    probe = Console(width=10_000, file=io.StringIO(), color_system=None)
+    if probe.measure(whole).maximum <= width:  # type: ignore[arg-type]
+        return [whole]
+    keys = [0, 1]
+    rest = keys + list(range(STABLE_COLUMNS, len(header)))
+    return [
+        _rich_table(title, [header[i] for i in range(STABLE_COLUMNS)], [r[:STABLE_COLUMNS] for r in rows]),
+        _rich_table("tuning phase", [header[i] for i in rest],
+                    [[r[i] for i in rest] for r in rows if r[0] != "geo-mean"]),
+    ]
+
+
+def print_table(report: SweepReport, console: Optional[object] = None) -> None:
+    """Print the comparison to ``console`` (default: stdout; 120 columns when that is a file or pipe)."""
+    from rich.console import Console
+
+    out: Any = console if console is not None else Console()
+    if console is None and not out.is_terminal:
+        out = Console(width=LOG_WIDTH)  # a log file or a pipe: as wide as a wide terminal, never cut
+    for tab in render_tables(report, out.width):
+        out.print(tab)
     for row in problem_runs(report):
-        out.print(f"[yellow]not counted:[/] {row[0]} / {row[1]} seed {row[2]}: {row[3]} {row[4]}")  # type: ignore[attr-defined]
+        out.print(f"[yellow]not counted:[/] {row[0]} / {row[1]} seed {row[2]}: {row[3]} {row[4]}", overflow="fold")
     for note in report.notes:
-        out.print(f"[yellow]note:[/] {note}")  # type: ignore[attr-defined]
+        out.print(f"[yellow]note:[/] {note}", overflow="fold")
+
+
+def table_text(report: SweepReport, width: int) -> str:
+    """The comparison as plain text ``width`` columns wide (what :func:`print_table` shows)."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    print_table(report, Console(width=width, file=buffer, color_system=None, force_terminal=False))
+    return buffer.getvalue()
 
 
 # -- files ----------------------------------------------------------------------------------
@@ -147,6 +191,23 @@ def to_markdown(report: SweepReport, images: Sequence[tuple[str, str]]) -> str:
     for title, name in images:
         parts += [f"### {title}", "", f"[![{title}]({name})]({name})", ""]
     parts += ["## Method", "", *[f"- {line}" for line in _method_lines(report)], ""]
+    return "\n".join(parts)
+
+
+def sweep_description(report: SweepReport, images: Sequence[tuple[str, str]], *, experiment_id: str, run_id: str,
+                      folder: str = "report") -> str:
+    """The sweep parent run's Markdown note: the comparison table and links to its plots and report."""
+    header, rows = table(report)
+    link = lambda name: run_page(experiment_id, run_id, f"artifacts/{folder}/{name}")  # noqa: E731
+    parts = [f"### {report.title}", "",
+             f"Stable phase vs `{report.method.get('baseline_tuner', 'fixed')}` ({objectives(report)}); "
+             f"95% CI by bootstrap over seeds.", "", _md_table(header, rows), ""]
+    problems = problem_runs(report)
+    if problems:
+        parts += [f"{len(problems)} run(s) not counted (failed, missing or without a stable window): "
+                  "see the report.", ""]
+    parts += [*[f"- [{title}]({link(name)})" for title, name in images],
+              f"- [Full report (report.html)]({link('report.html')})", ""]
     return "\n".join(parts)
 
 
