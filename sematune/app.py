@@ -24,10 +24,12 @@ from omegaconf import DictConfig, OmegaConf
 from sematune.components import build_components
 from sematune.engine.session import RunSession
 from sematune.errors import ConfigError, SemaTuneError
-from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker
 from sematune.tracking.closing import closing_block
+from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker
 from sematune.tracking.recorder import RunRecorder
+from sematune.tracking.redact import install_log_redaction, redact, redact_overrides
 from sematune.tracking.run_info import run_params, run_tags
+from sematune.tracking.store_check import check_tracking_store
 from sematune.tracking.sweep_runs import job_tags
 
 log = logging.getLogger("sematune")
@@ -62,6 +64,12 @@ def _skip_finished(cfg: DictConfig) -> bool:
 
 def run(cfg: DictConfig) -> int:
     """Run one tuning run from a composed config; return the exit code."""
+    install_log_redaction()
+    try:  # every interpolation (${oc.env:…}) resolved up front: a missing one is a config error
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as exc:
+        log.error("config error: %s: %s", getattr(exc, "full_key", "") or "config", _one_line(exc).split(" full_key:")[0])
+        return 2
     if _skip_finished(cfg):
         return 0
     try:
@@ -72,11 +80,17 @@ def run(cfg: DictConfig) -> int:
     except SemaTuneError as exc:
         log.error("%s", exc)
         return exc.exit_code
+    if components.settings.tracking.enabled:
+        try:  # before the lock and the journal: a dead store must not hold the host for minutes
+            check_tracking_store(components.settings.tracking.tracking_uri)
+        except ConfigError as exc:
+            log.error("config error: %s", exc)
+            return exc.exit_code
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     choices = dict(hydra_cfg.runtime.choices)
     settings = components.settings
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain = redact(OmegaConf.to_container(cfg, resolve=True))  # secrets never reach params or artifacts
     assert isinstance(plain, dict)
     tracker_factory = None
     if settings.tracking.enabled:
@@ -99,8 +113,9 @@ def run(cfg: DictConfig) -> int:
         run_name=run_name,
         params=run_params(plain, components, choices),
         tags={**run_tags(components, choices), "hydra.job.num": str(hydra_cfg.job.get("num", 0)),
-              "overrides": " ".join(hydra_cfg.overrides.task), **job_tags(list(hydra_cfg.overrides.task))},
-        resolved_config=OmegaConf.to_yaml(cfg, resolve=True),
+              "overrides": " ".join(redact_overrides(hydra_cfg.overrides.task)),
+              **job_tags(redact_overrides(hydra_cfg.overrides.task))},
+        resolved_config=OmegaConf.to_yaml(OmegaConf.create(plain)),
         tracker_factory=tracker_factory,
     )
     session = RunSession(components, hydra_cfg.runtime.output_dir, recorder, run_name=run_name, probes=probes)
@@ -125,6 +140,20 @@ def _task(cfg: DictConfig) -> Any:
     return 0
 
 
+def _bad_override() -> str:
+    """``"<override>: "`` for the first command-line override Hydra's grammar rejects, else ``""``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for arg in sys.argv[1:]:
+        if "=" in arg and not arg.startswith("-"):
+            try:
+                parser.parse_override(arg)
+            except Exception:
+                return f"{arg.split('=', 1)[0].lstrip('+~')}: "
+    return ""
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).split("Config search path", 1)[0]
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
@@ -143,7 +172,7 @@ def main() -> None:
         sys.exit(1)
     except Exception as exc:
         if not _EntryState.task_started or isinstance(exc, (HydraException, OmegaConfBaseException)):
-            print(f"config error: {_one_line(exc)}", file=sys.stderr)
+            print(f"config error: {_bad_override()}{_one_line(exc)}", file=sys.stderr)
             sys.exit(2)
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(1)

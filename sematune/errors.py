@@ -16,8 +16,8 @@ class ConfigError(SemaTuneError):
 
     def __init__(self, key: str, message: str) -> None:
         self.key = key
-        self.message = message
-        super().__init__(f"{key}: {message}" if key else message)
+        self.message = " ".join(message.split())  # always one line, whatever the cause printed
+        super().__init__(f"{key}: {self.message}" if key else self.message)
 
 
 class HostSafetyError(SemaTuneError):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping, Optional
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterator, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -62,8 +65,55 @@ class RunSettings(BaseModel):
         """Validate; the first problem becomes a one-line :class:`ConfigError` naming its key."""
         fields = {k: v for k, v in data.items() if k not in ("target", "tuner", "osparam", "osparam_renamed")}
         try:
-            return cls.model_validate(fields)
+            settings = cls.model_validate(fields)
         except ValidationError as exc:
             err = exc.errors()[0]
             key = ".".join(str(p) for p in err["loc"])
-            raise ConfigError(key, f"{err['msg']} (got {err.get('input')!r})") from None
+            raise ConfigError(key, f"{err['msg']} (got {_short(err.get('input'))})") from None
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """What pydantic's field types do not say: finite numbers, a real host root, a usable state dir."""
+        for key, value in _numbers(self):
+            if not math.isfinite(value):
+                raise ConfigError(key, f"must be a finite number (got {value!r})")
+        if not self.host_root.strip():
+            raise ConfigError("host_root", "empty (use / for the real host, or a sandbox tree's path)")
+        if self.constraint is not None and self.constraint.penalty < 0:
+            raise ConfigError("constraint.penalty", f"must be ≥ 0 (got {self.constraint.penalty!r})")
+        if self.tracking.enabled and not self.tracking.tracking_uri.strip():
+            raise ConfigError("tracking.tracking_uri", "empty (use e.g. sqlite:///mlflow.db, or tracking.enabled=false)")
+        if self.host.state_dir is not None:
+            check_state_dir(self.host.state_dir)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _numbers(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, float]]:
+    for name, value in model:
+        if isinstance(value, BaseModel):
+            yield from _numbers(value, f"{prefix}{name}.")
+        elif isinstance(value, float):
+            yield f"{prefix}{name}", value
+
+
+#: Pseudo file systems a journal can never live on.
+_PSEUDO_FS = ("/proc", "/sys", "/dev")
+
+
+def check_state_dir(path: str) -> None:
+    """``host.state_dir`` must be (or be creatable as) a writable directory on a real file system."""
+    if not path.strip():
+        raise ConfigError("host.state_dir", "empty (leave it unset for <host_root>/var/lib/sematune)")
+    resolved = os.path.realpath(os.path.expanduser(path))
+    if any(resolved == fs or resolved.startswith(fs + "/") for fs in _PSEUDO_FS):
+        raise ConfigError("host.state_dir", f"{path!r} is on a pseudo file system; use a directory on disk")
+    existing = Path(resolved)
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError("host.state_dir", f"{path!r} cannot be created or written ({existing} is not a writable directory)")

@@ -3,23 +3,33 @@
 The journal holds, for every file a run may change, the original bytes, what to write to
 bring them back, and a checksum. It is written atomically and fsynced before any knob is
 written, so a crash at any point leaves enough on disk for the next start (or
-``python -m sematune.restore``) to put the host back. It is self-contained: restoring needs
-no configuration, only the journal and the :class:`Host` allow-list.
+``python -m sematune.restore``) to put the host back.
+
+A journal on disk is *untrusted input*: whoever loads it supplies the :class:`Host` (root and
+allow-list come from the invoking run or command line, never from the file), every entry is
+checked against that host before anything is written, and a journal that does not parse is
+reported in one line, never with a traceback.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import hashlib
 import json
 import logging
 import os
 import platform
+import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sematune.engine.restore_report import RestoreReport
 from sematune.errors import HostSafetyError
+from sematune.osparams.families import MOUNT_POINTS
 from sematune.osparams.host import Host
 from sematune.osparams.space import ParameterSpace
 
@@ -27,14 +37,35 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 JOURNAL_NAME = "journal.json"
+#: Next to the host lock: the state dir of the journal now guarding this host, whatever it is.
+POINTER_NAME = "journal-location"
 #: Passes over the files that still differ from their original bytes.
 RESTORE_PASSES = 3
+
+
+class JournalCorrupt(HostSafetyError):
+    """A journal file that cannot be parsed or fails its own checksums."""
+
+
+def canonical_state_dir(host: Host) -> Path:
+    """``<host_root>/var/lib/sematune``: where a host's journal lives unless configured elsewhere."""
+    return host.path("/var/lib/sematune")
 
 
 def default_state_dir(host: Host) -> Path:
     """``$SEMATUNE_STATE_DIR`` or ``<host_root>/var/lib/sematune``."""
     env = os.environ.get("SEMATUNE_STATE_DIR")
-    return Path(env) if env else host.path("/var/lib/sematune")
+    return Path(env) if env else canonical_state_dir(host)
+
+
+def host_lock_dir(host: Host) -> Path:
+    """One lock per host, whatever state dir a run uses: ``/run/sematune``, or a tree's canonical state dir."""
+    return Path("/run/sematune") if host.is_real else canonical_state_dir(host)
+
+
+def discard_hint(state_dir: Path, host: Host) -> str:
+    root = "" if host.is_real else f" --host-root {host.root}"
+    return f"python -m sematune.restore{root} --state-dir {state_dir} --discard"
 
 
 def _now() -> str:
@@ -65,6 +96,51 @@ def atomic_write_json(path: Path, data: Any) -> None:
     _fsync_dir(path.parent)
 
 
+_SELECTED = re.compile(rb"\[([^\]\s]+)\]")
+
+
+def same_state(now: bytes, original: bytes) -> bool:
+    """Equal bytes, or, for a bracketed choice file (``a [b] c``), the same selected word."""
+    if now == original:
+        return True
+    chosen = _SELECTED.search(original)
+    return chosen is not None and (m := _SELECTED.search(now)) is not None and m.group(1) == chosen.group(1)
+
+
+class JournalEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    path: str
+    knob: str
+    original: str
+    payload: str
+    sha256: str
+
+
+class JournalData(BaseModel):
+    """The on-disk schema; ``host_root``/``allowed_paths`` are informative only, never used to write."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: Literal[1]
+    created_at: str
+    pid: int = 0
+    run: str = ""
+    node: str = ""
+    host_root: str
+    allowed_paths: list[str] = []
+    mounts: list[str] = []
+    entries: list[JournalEntry]
+
+
+def _decoded(entry: JournalEntry) -> tuple[bytes, bytes]:
+    original = base64.b64decode(entry.original, validate=True)
+    payload = base64.b64decode(entry.payload, validate=True)
+    if hashlib.sha256(original).hexdigest() != entry.sha256:
+        raise ValueError(f"checksum of {entry.path} does not match its original bytes")
+    return original, payload
+
+
 class HostJournal:
     """The journal of one run (or a stale one found at start)."""
 
@@ -73,6 +149,10 @@ class HostJournal:
         self.host = host
         self.path = self.state_dir / JOURNAL_NAME
         self.data: Optional[dict[str, Any]] = None
+
+    @property
+    def pointer(self) -> Path:
+        return host_lock_dir(self.host) / POINTER_NAME
 
     # -- capture ------------------------------------------------------------------------------
     def capture(self, space: ParameterSpace, run: str = "") -> dict[str, Any]:
@@ -84,6 +164,9 @@ class HostJournal:
         if self.path.exists():
             raise HostSafetyError(f"a journal already exists at {self.path}; restore it first")
         self.data = self._header(run)
+        # The pointer first: a run using another state dir still finds this journal after a crash.
+        atomic_write_json(self.pointer, {"state_dir": str(self.state_dir.resolve())})
+        atomic_write_json(self.path, self.data)
         for fstype, target in space.mounts():
             self.data["mounts"].append(target)
             atomic_write_json(self.path, self.data)
@@ -125,38 +208,82 @@ class HostJournal:
 
     # -- load / restore ---------------------------------------------------------------------
     @classmethod
-    def load(cls, state_dir: str | os.PathLike[str]) -> Optional["HostJournal"]:
-        """The journal left in ``state_dir`` (``None`` if there is none)."""
+    def load(cls, state_dir: str | os.PathLike[str], host: Host) -> Optional["HostJournal"]:
+        """The journal left in ``state_dir`` for ``host`` (``None`` if there is none).
+
+        Raises :class:`JournalCorrupt` (one line, with what to do) when it cannot be parsed, and
+        :class:`HostSafetyError` when it was written for another host root.
+        """
         path = Path(state_dir) / JOURNAL_NAME
         if not path.exists():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise HostSafetyError(f"{path}: unknown journal schema {data.get('schema_version')!r}")
-        journal = cls(state_dir, Host(data["host_root"], data.get("allowed_paths")))
-        journal.data = data
+        hint = discard_hint(Path(state_dir), host)
+        try:
+            data = JournalData.model_validate_json(path.read_bytes())
+            for entry in data.entries:
+                _decoded(entry)
+        except (ValidationError, ValueError, binascii.Error, OSError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise JournalCorrupt(
+                f"the host journal {path} is corrupt ({reason}); compare the knob files it names with "
+                f"their defaults by hand (docs/safety.md), then move it aside with `{hint}`"
+            ) from None
+        if os.path.realpath(data.host_root) != str(host.root):
+            raise HostSafetyError(
+                f"the journal {path} was written for host_root {data.host_root!r}, not {str(host.root)!r}; "
+                f"refusing to restore it here (if that host is yours: python -m sematune.restore "
+                f"--host-root <its root> --state-dir {state_dir}; to drop it: `{hint}`)"
+            )
+        journal = cls(state_dir, host)
+        journal.data = data.model_dump()
         return journal
 
-    def restore(self) -> dict[str, Any]:
-        """Write back every changed file in reverse order, verify bytes, return the report.
+    def _clear_pointer(self) -> None:
+        try:
+            target = json.loads(self.pointer.read_text(encoding="utf-8")).get("state_dir")
+        except (OSError, ValueError, AttributeError):
+            return
+        if target == str(self.state_dir.resolve()):
+            self.pointer.unlink(missing_ok=True)
 
-        The journal file is removed only when every byte matches; otherwise it stays so the
-        restore can be retried.
+    def _accepted(self) -> tuple[list[tuple[dict[str, Any], bytes, bytes]], list[dict[str, str]]]:
+        """Entries this host may write (checked now, against the invoking host), and the refused ones."""
+        assert self.data is not None
+        accepted, refused = [], []
+        for entry in self.data["entries"]:
+            try:
+                self.host.resolve_for_write(entry["path"])
+            except HostSafetyError as exc:
+                refused.append({"path": str(entry["path"]), "knob": str(entry["knob"]), "error": str(exc)})
+                continue
+            original, payload = _decoded(JournalEntry.model_validate(entry))
+            # A host_root tree is plain files: its original bytes are the faithful restore.
+            accepted.append((entry, original, payload if self.host.is_real else original))
+        return accepted, refused
+
+    def restore(self) -> RestoreReport:
+        """Write back every changed file in reverse order, verify, return the report.
+
+        The journal file is removed only when every entry was accepted and every file matches;
+        otherwise it stays so the restore can be retried (or discarded by hand).
         """
         if self.data is None:
             raise HostSafetyError("nothing captured")
         attempted_at = _now()
-        status = {entry["path"]: "unchanged" for entry in self.data["entries"]}
+        accepted, refused = self._accepted()
+        for problem in refused:
+            log.error("journal entry refused: %s", problem["error"])
+        status = {entry["path"]: "unchanged" for entry, _, _ in accepted}
         errors: dict[str, dict[str, str]] = {}
         # Reverse order first; then retry what still differs, because one knob can constrain another
         # (e.g. a queue's nr_requests is capped until its I/O scheduler is back).
         for _ in range(RESTORE_PASSES):
             errors = {}
-            for entry in reversed(self.data["entries"]):
+            for entry, original, payload in reversed(accepted):
                 path = entry["path"]
                 try:
-                    if self.host.read_bytes(path) != base64.b64decode(entry["original"]):
-                        self.host.write_bytes(path, base64.b64decode(entry["payload"]))
+                    if not same_state(self.host.read_bytes(path), original):
+                        self.host.write_bytes(path, payload)
                         status[path] = "restored"
                     elif status[path] == "failed":  # put back by a side effect of a later write
                         status[path] = "restored"
@@ -165,55 +292,61 @@ class HostJournal:
                     errors[path] = {"path": path, "knob": entry["knob"], "error": str(exc)}
             if not errors:
                 break
-        write_errors = list(errors.values())
-        results = [{"path": e["path"], "knob": e["knob"], "status": status[e["path"]]} for e in self.data["entries"]]
         mismatches = []
         # Verify after every write: later writes can undo earlier ones (side effects).
-        for entry in self.data["entries"]:
+        for entry, original, _ in accepted:
             try:
                 now = self.host.read_bytes(entry["path"])
             except OSError as exc:
                 mismatches.append({"path": entry["path"], "knob": entry["knob"], "error": str(exc)})
                 continue
-            if hashlib.sha256(now).hexdigest() != entry["sha256"]:
-                mismatches.append(
-                    {
-                        "path": entry["path"],
-                        "knob": entry["knob"],
-                        "expected": base64.b64decode(entry["original"]).decode(errors="replace"),
-                        "found": now.decode(errors="replace"),
-                    }
-                )
-        unmounted = self._unmount()
-        verified = not write_errors and not mismatches
-        report = {
-            "schema_version": SCHEMA_VERSION,
-            "journal_created_at": self.data["created_at"],
-            "attempted_at": attempted_at,
-            "verified_at": _now(),
-            "host_root": self.data["host_root"],
-            "control_count": len(self.data["entries"]),
-            "restored_count": sum(r["status"] == "restored" for r in results),
-            "restore_status": "PASS" if not write_errors else "FAIL",
-            "verify_status": "PASS" if not mismatches else "FAIL",
-            "write_errors": write_errors,
-            "byte_mismatches": mismatches,
-            "unmounted": unmounted,
-            "entries": results,
-        }
-        if verified:
+            if not same_state(now, original):
+                mismatches.append({"path": entry["path"], "knob": entry["knob"],
+                                   "expected": original.decode(errors="replace"), "found": now.decode(errors="replace")})
+        report = RestoreReport(
+            journal_created_at=self.data["created_at"],
+            attempted_at=attempted_at,
+            verified_at=_now(),
+            host_root=str(self.host.root),
+            control_count=len(self.data["entries"]),
+            restored_count=sum(s == "restored" for s in status.values()),
+            write_errors=list(errors.values()),
+            byte_mismatches=mismatches,
+            refused=refused,
+            unmounted=self._unmount(),
+            entries=[{"path": e["path"], "knob": e["knob"], "status": status[e["path"]]} for e, _, _ in accepted],
+        )
+        if report.ok:
             self.path.unlink(missing_ok=True)
+            self._clear_pointer()
         else:
-            log.error("host restore incomplete: %d write errors, %d byte mismatches; journal kept at %s",
-                      len(write_errors), len(mismatches), self.path)
+            log.error("host restore incomplete: %d refused, %d write errors, %d byte mismatches; journal kept at %s",
+                      len(refused), len(report.write_errors), len(mismatches), self.path)
         return report
 
     def _unmount(self) -> list[str]:
         done = []
-        for mount in self.data.get("mounts", []) if self.data else []:
+        # Only mounts a shipped knob family makes, and only on the real host: the list is untrusted input.
+        mounts = [m for m in (self.data or {}).get("mounts", []) if m in MOUNT_POINTS and self.host.is_real]
+        for mount in mounts:
             try:
                 self.host.unmount(mount)
                 done.append(mount)
             except OSError as exc:
                 log.warning("could not unmount %s: %s", mount, exc)
         return done
+
+
+def stale_state_dirs(host: Host, state_dir: str | os.PathLike[str]) -> list[Path]:
+    """Where a crashed run's journal for ``host`` may be: the configured dir, the canonical one, the pointer's."""
+    dirs = [Path(state_dir), canonical_state_dir(host)]
+    try:
+        pointed = json.loads((host_lock_dir(host) / POINTER_NAME).read_text(encoding="utf-8")).get("state_dir")
+        if isinstance(pointed, str) and pointed:
+            dirs.append(Path(pointed))
+    except (OSError, ValueError, AttributeError):
+        pass
+    unique: dict[str, Path] = {}
+    for d in dirs:
+        unique.setdefault(os.path.realpath(d), d)
+    return list(unique.values())

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sematune.engine import guards
 from sematune.engine.records import HistoryWriter, Phase, TunerInfo, WindowRecord
 from sematune.engine.scoring import Constraint, Objective, score
-from sematune.engine.validation import Validated, validate_proposal
+from sematune.engine.validation import Validated, check_reported, validate_proposal
 from sematune.errors import TargetError
 from sematune.osparams.base import Value
 from sematune.osparams.space import ParameterSpace
@@ -112,7 +112,10 @@ class Engine:
         s = self.settings
         self.defaults = self.space.read_all()
         self.current = dict(self.defaults)
-        for _ in range(s.dry_run_windows or 1):
+        first = self._measure("baseline", Validated(dict(self.defaults)))
+        if first.status != "idle":  # a window without traffic cannot tell (no quantile without observations)
+            check_reported(first.metrics, self.objective, self.constraint)
+        for _ in range(s.dry_run_windows - 1):
             self._measure("baseline", Validated(dict(self.defaults)))
         if s.dry_run_windows:
             return self.records
@@ -126,10 +129,11 @@ class Engine:
                 self.current = self.space.apply(dict(self.defaults), self.current).applied
                 return self.records
         if s.stable_windows:
-            self.frozen = self._chosen_configuration()
+            chosen = self._chosen_configuration()  # its rejections go into every stable record
+            self.frozen = chosen.values
             log.info("stable phase: freezing %s", self.frozen)
             for _ in range(s.stable_windows):
-                self._measure("stable", Validated(dict(self.frozen)))
+                self._measure("stable", chosen, proposed=chosen.proposed)
         return self.records
 
     def _tuning_window(self, iteration: int) -> None:
@@ -159,20 +163,20 @@ class Engine:
         self._measure(
             "tuning",
             validated,
-            proposed=dict(response.parameters),
+            proposed=validated.proposed,
             tuner=info,
             timings={"ask_s": ask_s, "validate_s": validate_s},
         )
 
-    def _chosen_configuration(self) -> dict[str, Value]:
+    def _chosen_configuration(self) -> Validated:
         chosen = self.tuner.best_parameters()
         if chosen is not None:
             validated = validate_proposal(chosen, self.space, self.defaults)
             if validated.rejected:
                 log.warning("tuner's final configuration had rejected entries: %s", validated.rejected)
-            return validated.values
+            return validated
         best = self.best()
-        return dict(best.applied) if best else dict(self.defaults)
+        return Validated(dict(best.applied) if best else dict(self.defaults))
 
     def best(self) -> Optional[WindowRecord]:
         """The best scored window so far (feasible windows first)."""
@@ -294,6 +298,7 @@ class Engine:
         else:
             self._failures = 0
         record.timings = timings
+        self.history.append(record)  # first: a kill between the two never leaves a window only in MLflow
         if self.tracker is not None:
             t0 = time.perf_counter()
             try:
@@ -302,7 +307,6 @@ class Engine:
                 log.error("tracking failed (history JSONL still written): %s", exc)
                 self.tracker = None
             record.timings["track_s"] = time.perf_counter() - t0
-        self.history.append(record)
         self.records.append(record)
         log.info(
             "window %d %-8s %s=%s reward=%s%s",

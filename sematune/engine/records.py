@@ -9,7 +9,9 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, Field
 
+from sematune.engine.validation import json_safe
 from sematune.targets.base import BenchmarkMetrics
+from sematune.tracking.redact import redact_text
 from sematune.tuners.base import TokenUsage
 
 Phase = Literal["baseline", "tuning", "stable"]
@@ -66,7 +68,11 @@ class HistoryWriter:
         self._fh = open(self.path, "a", encoding="utf-8")
 
     def append(self, record: WindowRecord) -> None:
-        self._fh.write(record.model_dump_json() + "\n")
+        try:
+            line = record.model_dump_json()
+        except Exception:  # a value no serialiser knows: keep the window, with that value as text
+            line = json.dumps(json_safe(record.model_dump()), allow_nan=False)
+        self._fh.write(redact_text(line) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
 

@@ -16,32 +16,44 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Protocol
 
 from sematune.components import Components
-from sematune.engine.journal import HostJournal
-from sematune.engine.lock import HostLock, lock_dir_for
+from sematune._pidlock import HostLock
+from sematune.engine.journal import HostJournal, host_lock_dir, stale_state_dirs
 from sematune.engine.loop import Engine, WindowTracker
 from sematune.engine.progress import RunProgress
 from sematune.engine.records import HistoryWriter
+from sematune.engine.restore_report import RestoreReport
 from sematune.engine.signals import interrupts_raise, shielded
 from sematune.errors import HostSafetyError, RunInterrupted, SemaTuneError, TargetError
 from sematune.tracking.artifacts import write_json
+from sematune.tracking.mlflow_tracker import resolve_tracking_uri
+from sematune.tracking.stale_runs import mark_open_runs
 
 log = logging.getLogger(__name__)
 
 
-def restore_stale_journal(state_dir: str, run_dir: Path) -> Optional[dict[str, Any]]:
-    """Restore a journal a crashed run left behind; raise if the host cannot be put back."""
-    stale = HostJournal.load(state_dir)
-    if stale is None:
-        return None
-    log.warning("found a stale journal from %s (pid %s); restoring the host first",
-                stale.data and stale.data.get("created_at"), stale.data and stale.data.get("pid"))
-    report = stale.restore()
-    write_json(report, run_dir / "stale_restoration_report.json")
-    if report["verify_status"] != "PASS" or report["restore_status"] != "PASS":
-        raise HostSafetyError(
-            f"a stale journal in {state_dir} could not be restored; see {run_dir / 'stale_restoration_report.json'}"
-        )
-    return report
+def restore_stale_journal(components: Components, run_dir: Path, tracking_uri: Optional[str] = None) -> Optional[RestoreReport]:
+    """Restore a journal a crashed run left for this host (in any state dir); raise if it cannot be.
+
+    MLflow runs a killed process left RUNNING (in this run's store) are marked KILLED.
+    """
+    dirs = stale_state_dirs(components.host, components.state_dir)
+    for state_dir in dirs:
+        stale = HostJournal.load(state_dir, components.host)
+        if stale is None:
+            continue
+        assert stale.data is not None
+        log.warning("found a stale journal in %s from %s (pid %s); restoring the host first",
+                    state_dir, stale.data.get("created_at"), stale.data.get("pid"))
+        report = stale.restore()
+        write_json(report.to_dict(), run_dir / "stale_restoration_report.json")
+        if not report.ok:
+            raise HostSafetyError(
+                f"a stale journal in {state_dir} could not be restored; see {run_dir / 'stale_restoration_report.json'}"
+            )
+        mark_open_runs(dirs, tracking_uri)
+        return report
+    mark_open_runs(dirs, tracking_uri)
+    return None
 
 
 def host_state(journal: HostJournal) -> dict[str, str]:
@@ -63,7 +75,7 @@ class RunOutcome:
 
     status: str
     engine: Optional[Engine]
-    restore_report: Optional[dict[str, Any]]
+    restore_report: Optional[RestoreReport]
 
 
 class RunRecording(WindowTracker, Protocol):
@@ -99,14 +111,14 @@ class RunSession:
         self.run_name = run_name
         self.probes = probes or []
         self.engine: Optional[Engine] = None
-        self.report: Optional[dict[str, Any]] = None
+        self.report: Optional[RestoreReport] = None
         self.status = "FAILED"
 
     def run(self) -> int:
         """0 on success, 1 on failure; the host is restored in both cases."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.recording.prepare()
-        lock = HostLock(lock_dir_for(self.c.host.is_real, self.c.state_dir))
+        lock = HostLock(host_lock_dir(self.c.host))
         code = 1
         with interrupts_raise():
             try:
@@ -119,9 +131,15 @@ class RunSession:
             except SemaTuneError as exc:
                 log.error("%s", exc)
                 code = exc.exit_code
+            except SystemExit as exc:  # sys.exit() from a target or tuner is not a successful run
+                log.error("a component called sys.exit(%r) mid-run; host restored", exc.code)
             finally:
                 lock.release()
         return code
+
+    def _tracking_uri(self) -> Optional[str]:
+        tracking = self.c.settings.tracking
+        return resolve_tracking_uri(tracking.tracking_uri) if tracking.enabled else None
 
     def _run_locked(self) -> int:
         journal = HostJournal(self.c.state_dir, self.c.host)
@@ -129,7 +147,7 @@ class RunSession:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sematune-tracking")
         opening: Optional[Future[None]] = None
         try:
-            restore_stale_journal(self.c.state_dir, self.run_dir)
+            restore_stale_journal(self.c, self.run_dir, self._tracking_uri())
             journal.capture(self.c.space, run=self.run_name)
             write_json(host_state(journal), self.run_dir / "host_state_before.json")
             # MLflow's import and store set-up take seconds: overlap them with the target's preparation.
@@ -165,16 +183,19 @@ class RunSession:
                 log.exception("run failed")
                 raise SemaTuneError(f"{type(exc).__name__}: {exc}") from exc
             raise
+        except SystemExit:
+            self.status = "FAILED"
+            raise
         except BaseException:
             self.status = "KILLED"
             raise
         finally:
-            with shielded("restoring the host"):
+            with shielded("restoring the host") as received:
                 history.close()
                 self._cleanup_target()
                 if journal.data is not None:  # the host first; tracking may be slow or unreachable
                     self.report = journal.restore()
-                    write_json(self.report, self.run_dir / "restoration_report.json")
+                    write_json(self.report.to_dict(), self.run_dir / "restoration_report.json")
                     write_json(host_state(journal), self.run_dir / "host_state_after.json")
                     self._log_restore()
                 if opening is not None:
@@ -183,7 +204,12 @@ class RunSession:
                     except Exception as exc:
                         log.error("recording could not start: %s", exc)
                 pool.shutdown(wait=False)
+                if received:  # a signal during the restore still ends the run as interrupted
+                    self.status = "KILLED"
                 self.recording.close(RunOutcome(self.status, self.engine, self.report))
+            if received:  # never swallowed: the run ends as interrupted, after the host is back
+                log.error("signal %s arrived while restoring; the restore finished first", received[0])
+                raise RunInterrupted(received[0])
 
     def _cleanup_target(self) -> None:
         try:
@@ -200,11 +226,6 @@ class RunSession:
 
     def _log_restore(self) -> None:
         assert self.report is not None
-        ok = self.report["restore_status"] == "PASS" and self.report["verify_status"] == "PASS"
-        (log.info if ok else log.error)(
-            "host restore %s: %d of %d files written back, bytes %s",
-            "PASS" if ok else "FAILED", self.report["restored_count"], self.report["control_count"],
-            self.report["verify_status"],
-        )
-        if not ok:
+        (log.info if self.report.ok else log.error)("%s", self.report.headline())
+        if not self.report.ok:
             self.status = "FAILED"

@@ -46,8 +46,8 @@ def shielded(what: str) -> Iterator[list[int]]:
         return
 
     def note(signum: int, frame: Any) -> None:
+        # No logging here: the handler may interrupt a write to the same stream (reentrant call).
         received.append(signum)
-        log.warning("signal %d received while %s; finishing that first", signum, what)
 
     previous = {s: signal.signal(s, note) for s in _SHIELDED}
     try:
@@ -55,3 +55,5 @@ def shielded(what: str) -> Iterator[list[int]]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if received:
+            log.warning("signal %d received while %s; that was finished first", received[0], what)

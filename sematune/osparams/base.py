@@ -167,6 +167,8 @@ class OsParam(ABC):
     allowed_paths: ClassVar[tuple[str, ...]] = ()
     #: Host path globs a sandbox copies for this family (``python -m sematune.osparams.sandbox``).
     sandbox_globs: ClassVar[tuple[str, ...]] = ()
+    #: Pseudo file systems' mount points this family may need mounted (recorded by the journal).
+    mount_points: ClassVar[tuple[str, ...]] = ()
     #: Which files a knob of this family uses, for the interface table of docs/osparams.md.
     doc_files: ClassVar[str] = ""
     #: The file or key column of docs/osparams.md, formatted with the knob's YAML fields.
@@ -376,9 +378,28 @@ def parse_cpu_list(text: str | int | Sequence[int]) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            cpus.update(range(int(lo), int(hi) + 1))
-        else:
-            cpus.add(int(part))
+        lo, sep, hi = part.partition("-")
+        if not lo.strip().isdigit() or (sep and not hi.strip().isdigit()):
+            raise ValueError(f"{part!r} is not a CPU id or range (CPU ids are integers ≥ 0, ranges are like 0-3)")
+        if sep and int(hi) < int(lo):
+            raise ValueError(f"range {part!r} runs backwards (write {hi}-{lo})")
+        cpus.update(range(int(lo), int(hi) + 1) if sep else (int(lo),))
     return sorted(cpus)
+
+
+def select_cpus(spec: str | int | Sequence[int] | None, host: Host, name: str) -> list[int]:
+    """The CPUs a per-core knob ``name`` covers: ``spec`` checked against the online CPUs, or all of them."""
+    online = online_cpus(host)
+    if spec is None:
+        return online
+    key = f"osparam.{name}.cpus"
+    try:
+        wanted = parse_cpu_list(spec)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(key, str(exc)) from None
+    if any(c < 0 for c in wanted):
+        raise ConfigError(key, f"CPU ids are integers ≥ 0 (got {spec!r})")
+    missing = sorted(set(wanted) - set(online))
+    if missing:
+        raise ConfigError(key, f"CPU(s) {missing} are not online on this host (online: {online})")
+    return wanted

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from sematune.errors import ConfigError
-from sematune.osparams.base import OsParam, Value, online_cpus, parse_cpu_list
+from sematune.osparams.base import OsParam, Value, parse_cpu_list, select_cpus
 
 _ATTRIBUTES = ("scaling_governor", "scaling_min_freq", "scaling_max_freq", "energy_performance_preference")
 _OFFERED = {
@@ -62,7 +62,7 @@ class Cpufreq(OsParam):
         return self._files
 
     def _find_files(self) -> list[str]:
-        wanted = set(parse_cpu_list(self.cpus_spec) if self.cpus_spec is not None else online_cpus(self.host))
+        wanted = set(select_cpus(self.cpus_spec, self.host, self.name))
         paths = []
         for policy in self.host.glob("/sys/devices/system/cpu/cpufreq/policy*"):
             affected = f"{policy}/affected_cpus"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sematune.osparams.base import Kind, OsParam, Value, online_cpus, parse_cpu_list
+from sematune.osparams.base import Kind, OsParam, Value, select_cpus
 
 CPUIDLE = "/sys/devices/system/cpu/cpuidle"
 
@@ -65,7 +65,7 @@ class CpuidleStateLimit(_Cpuidle):
         return self.state_names()
 
     def cpus(self) -> list[int]:
-        return parse_cpu_list(self.cpus_spec) if self.cpus_spec is not None else online_cpus(self.host)
+        return select_cpus(self.cpus_spec, self.host, self.name)
 
     def _states(self, cpu: int) -> list[str]:
         """``cpuN/cpuidle/stateK`` directories, shallowest first (found once per CPU)."""

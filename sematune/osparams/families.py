@@ -31,3 +31,6 @@ DEFAULT_ALLOWED_PATHS: tuple[str, ...] = _union("allowed_paths")
 
 #: Host path globs copied into a sandbox: every file a shipped knob reads or writes.
 SANDBOX_GLOBS: tuple[str, ...] = _union("sandbox_globs")
+
+#: Mount points a shipped knob family may ask the journal to mount (and restore to unmount).
+MOUNT_POINTS: tuple[str, ...] = _union("mount_points")

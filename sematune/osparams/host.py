@@ -140,13 +140,15 @@ class Host:
         target = self._resolve_for_write(host_path)
         if not self.is_real:
             data = _emulate_choice_file(Path(target), data)
-        # O_TRUNC matters on a host_root tree; kernel files ignore it.
-        flags = os.O_WRONLY | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(target, flags)
+        # Never O_TRUNC: procfs/sysfs take one write whole, and a kill between a truncate and the
+        # write would leave an empty knob file. A tree's plain file is cut to length afterwards.
+        fd = os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         try:
             written = os.write(fd, data)
             if written != len(data):
                 raise OSError(errno.EIO, f"short write to {host_path}: {written}/{len(data)} bytes")
+            if not self.is_real:
+                os.ftruncate(fd, len(data))
         finally:
             os.close(fd)
 

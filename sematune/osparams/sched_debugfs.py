@@ -26,6 +26,7 @@ class SchedDebugfs(OsParam):
     interface = "sched_debugfs"
     allowed_paths = (f"{SCHED_DIR}/*",)
     sandbox_globs = (f"{SCHED_DIR}/*",)
+    mount_points = (DEBUGFS,)
     doc_files = ("`/sys/kernel/debug/sched/<first existing name>`; debugfs is mounted when needed and "
                  "unmounted on restore")
 

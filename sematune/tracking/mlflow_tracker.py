@@ -11,6 +11,7 @@ from typing import Any, Mapping, Optional
 from sematune.engine.records import PHASE_CODES, WindowRecord
 from sematune.osparams.space import ParameterSpace
 from sematune.tracking.keys import TIME, knob_key, target_key
+from sematune.tracking.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ class MlflowTracker:
 
     def start(self, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str], space: ParameterSpace) -> str:
         self.space = space
+        params, tags = redact(dict(params)), redact(dict(tags))
         all_tags = {k: str(v)[:5000] for k, v in tags.items()}
         if self.parent_run_id:
             all_tags["mlflow.parentRunId"] = self.parent_run_id
@@ -170,8 +172,8 @@ class MlflowTracker:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if self.run_id is None:
             return
-        for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, str(value)[:5000])
+        for key, value in redact({k: str(v) for k, v in tags.items()}).items():
+            self.client.set_tag(self.run_id, key, value[:5000])
 
     def log_artifact(self, path: str | os.PathLike[str], artifact_path: Optional[str] = None) -> None:
         if self.run_id is not None and Path(path).exists():

@@ -8,6 +8,7 @@ worker thread while the target prepares (MLflow's import and store set-up take s
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
@@ -19,6 +20,7 @@ from sematune.tracking.description import NOTE_TAG, run_description
 from sematune.tracking.mlflow_tracker import MlflowTracker
 from sematune.tracking.plots import RUN_PLOTS, plot_best_so_far, plot_run_knobs, plot_run_objective
 from sematune.tracking.run_summary import run_summary
+from sematune.tracking.stale_runs import SESSION_TAG, close_open_run, note_open_run
 from sematune.tuners._learning import LearningTuner
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,11 @@ class RunRecorder:
         if self.tracker_factory is None:
             return
         tracker = self.tracker_factory()
-        tracker.start(self.run_name, self.params, self.tags, self.c.space)
+        session = uuid.uuid4().hex  # the marker names the run even if this process dies inside start()
+        note_open_run(self.c.state_dir, tracker.tracking_uri, session)
+        tracker.start(self.run_name, self.params, {**self.tags, SESSION_TAG: session}, self.c.space)
+        if tracker.run_id:
+            note_open_run(self.c.state_dir, tracker.tracking_uri, session, tracker.run_id)
         self.tracker = tracker
 
     def describe_target(self, facts: Mapping[str, Any]) -> None:
@@ -92,6 +98,7 @@ class RunRecorder:
             for name in ARTIFACTS:
                 self.tracker.log_artifact(self.run_dir / name)
             self.tracker.finish(outcome.status)
+            close_open_run(self.c.state_dir)
         except Exception as exc:
             log.error("closing the MLflow run failed (files are in %s): %s", self.run_dir, exc)
 

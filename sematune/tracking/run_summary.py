@@ -9,14 +9,6 @@ from sematune.engine.scoring import Objective
 from sematune.engine.session import RunOutcome
 
 
-def _restore_status(report: dict[str, Any]) -> str:
-    """``PASS`` when every file was written back and its bytes verified; else the failing status."""
-    if not report:
-        return "n/a"
-    statuses = [report.get("restore_status", "n/a"), report.get("verify_status", "n/a")]
-    return next((s for s in statuses if s != "PASS"), "PASS")
-
-
 def run_summary(outcome: RunOutcome, objective: Objective) -> dict[str, Any]:
     """Status, window counts, baseline/best/stable numbers, restore result and the chosen configuration."""
     engine = outcome.engine
@@ -25,7 +17,7 @@ def run_summary(outcome: RunOutcome, objective: Objective) -> dict[str, Any]:
     baseline = next((r for r in records if r.phase == "baseline" and r.objective is not None), None)
     stable = [r.objective for r in records if r.phase == "stable" and r.status == "ok" and r.objective is not None
               and getattr(r, "arm", None) != "defaults"]
-    report = outcome.restore_report or {}
+    report = outcome.restore_report
     out: dict[str, Any] = {
         "status": outcome.status,
         "windows": len(records),
@@ -37,10 +29,10 @@ def run_summary(outcome: RunOutcome, objective: Objective) -> dict[str, Any]:
         "best_objective": best.objective if best else None,
         "best_window": best.window if best else None,
         "stable_mean_objective": sum(stable) / len(stable) if stable else None,
-        "restore": _restore_status(report),
+        "restore": "n/a" if report is None else ("PASS" if report.ok else "FAIL"),
     }
-    if report:
-        out["restore_files"] = f"{report.get('restored_count', 0)}/{report.get('control_count', 0)}"
+    if report is not None:
+        out["restore_files"] = f"{report.restored_count}/{report.control_count}"
     if engine and engine.guard_stop:
         out["guard_stop"] = engine.guard_stop
     if engine and engine.settings.dry_run_windows:

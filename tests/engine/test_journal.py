@@ -8,14 +8,16 @@ from pathlib import Path
 import pytest
 
 from sematune.engine.journal import HostJournal
-from sematune.engine.lock import HostLock
+from sematune._pidlock import HostLock
 from sematune.errors import HostLockedError, HostSafetyError
 from sematune.osparams import BlockQueue, Host, ParameterSpace, Sysctl, SysfsChoice
 from sematune.restore import main as restore_main
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file of the tree but SemaTune's own state (lock, journal) under var/lib/sematune."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not str(p.relative_to(root)).startswith("var/lib/sematune")}
 
 
 def make_space(host: Host) -> ParameterSpace:
@@ -45,8 +47,8 @@ def test_capture_then_restore_is_byte_exact(sandbox: Path, tmp_path: Path) -> No
     (sandbox / "proc/sys/vm/dirty_bytes").write_text("123456\n")  # a side effect
     assert snapshot(sandbox) != before
     report = journal.restore()
-    assert report["restore_status"] == "PASS" and report["verify_status"] == "PASS"
-    assert report["restored_count"] == 4
+    assert report.ok
+    assert report.restored_count == 4
     assert snapshot(sandbox) == before
     assert not journal.path.exists()
 
@@ -67,12 +69,12 @@ def test_failed_verification_keeps_the_journal(sandbox: Path, tmp_path: Path) ->
     target.unlink()
     target.mkdir()  # neither writable nor readable as a file any more
     report = journal.restore()
-    assert report["restore_status"] == "FAIL" and report["write_errors"][0]["knob"] == "vm_swappiness"
+    assert report.restore_status == "FAIL" and report.write_errors[0]["knob"] == "vm_swappiness"
     assert journal.path.exists()
     target.rmdir()
     target.write_text("1\n")
-    again = HostJournal.load(tmp_path / "s")
-    assert again is not None and again.restore()["verify_status"] == "PASS"
+    again = HostJournal.load(tmp_path / "s", host)
+    assert again is not None and again.restore().ok
     assert not journal.path.exists()
 
 
@@ -85,8 +87,8 @@ def test_tampered_journal_cannot_write_outside_the_allow_list(sandbox: Path, tmp
     (sandbox / "etc/passwd").write_text("root\n")
     data["entries"].append({**data["entries"][0], "path": "/etc/passwd"})
     journal.path.write_text(json.dumps(data))
-    report = HostJournal.load(tmp_path / "s").restore()
-    assert any(e["path"] == "/etc/passwd" for e in report["write_errors"])
+    report = HostJournal.load(tmp_path / "s", host).restore()
+    assert not report.ok and [e["path"] for e in report.refused] == ["/etc/passwd"]
     assert (sandbox / "etc/passwd").read_text() == "root\n"
 
 
@@ -96,11 +98,11 @@ def test_restore_command_puts_a_stale_journal_back(sandbox: Path, tmp_path: Path
     space = make_space(host)
     HostJournal(tmp_path / "s", host).capture(space)
     space.apply({"vm_swappiness": 3, "thp_enabled": "always"})
-    assert restore_main(["--state-dir", str(tmp_path / "s"), "--report", str(tmp_path / "r.json")]) == 0
+    assert restore_main(["--host-root", str(sandbox), "--state-dir", str(tmp_path / "s"), "--report", str(tmp_path / "r.json")]) == 0
     assert "restore PASS" in capsys.readouterr().out
     assert snapshot(sandbox) == before
     assert json.loads((tmp_path / "r.json").read_text())["verify_status"] == "PASS"
-    assert restore_main(["--state-dir", str(tmp_path / "s")]) == 0
+    assert restore_main(["--host-root", str(sandbox), "--state-dir", str(tmp_path / "s")]) == 0
     assert "nothing to restore" in capsys.readouterr().out
 
 
@@ -133,7 +135,7 @@ def test_restore_retries_writes_that_depend_on_another_knob(sandbox: Path, tmp_p
 
     monkeypatch.setattr(Host, "write_bytes", constrained)
     report = journal.restore()
-    assert report["restore_status"] == "PASS" and report["verify_status"] == "PASS", report
-    assert {e["knob"]: e["status"] for e in report["entries"]} == {"vm_swappiness": "restored",
+    assert report.ok, report
+    assert {e["knob"]: e["status"] for e in report.entries} == {"vm_swappiness": "restored",
                                                                    "vm_dirty_ratio": "restored"}
     assert snapshot(sandbox) == before

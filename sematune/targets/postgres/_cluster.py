@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import psutil
 
-from sematune.engine.lock import LockBusy, PidLock
+from sematune._pidlock import LockBusy, PidLock
 from sematune.errors import TargetError
 from sematune.targets._process import ChildProcess, free_port, run_command
 from sematune.targets.postgres._install import PgInstall

@@ -1,4 +1,7 @@
-"""Exclusive ``flock`` locks that record their holder's pid; one SemaTune run per host."""
+"""Exclusive ``flock`` locks that record their holder's pid (the host lock, a target's cluster lock).
+
+It lives outside ``engine/`` so that targets can use it without importing the engine.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +13,6 @@ from types import TracebackType
 from typing import Optional
 
 from sematune.errors import HostLockedError
-
-#: Where the lock of the real host lives, whatever state dir a run uses.
-REAL_HOST_LOCK_DIR = "/run/sematune"
-
-
-def lock_dir_for(host_is_real: bool, state_dir: str | os.PathLike[str]) -> Path:
-    """The real host has one lock for every run; a ``host_root`` tree is locked in its state dir."""
-    return Path(REAL_HOST_LOCK_DIR) if host_is_real else Path(state_dir)
 
 
 class LockBusy(Exception):

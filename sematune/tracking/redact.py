@@ -1,0 +1,90 @@
+"""Keep credentials out of everything a run records: params, tags, artifacts, logs, history.
+
+Two rules, applied together: a value under a key whose name says it is secret (``*key*``,
+``*token*``, ``*secret*``, ``*password*``) becomes ``***``, and any text containing the value
+of a credential-looking environment variable has that value replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Any, Iterable, Mapping
+
+MASK = "***"
+_SECRET_NAME = re.compile(r"key|token|secret|passw|credential|auth", re.IGNORECASE)
+#: Names that match the rule above but hold no secret (a sysctl's ``key``). Numbers (token counts)
+#: are never masked by name: only text is.
+_NOT_SECRET_LEAF = re.compile(r"^keys?$", re.IGNORECASE)
+#: Values that look like credentials whatever their variable is called.
+_CREDENTIAL_VALUE = re.compile(
+    r"^(sk-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abpr]-[\w-]{10,}|"
+    r"AKIA[0-9A-Z]{16}|glpat-[\w-]{16,}|AIza[\w-]{30,})$"
+)
+#: Shorter values are not masked inside text (too many false hits: "true", "1000").
+_MIN_SECRET_LEN = 6
+
+
+def is_secret_name(name: str) -> bool:
+    leaf = name.rsplit(".", 1)[-1]
+    return bool(_SECRET_NAME.search(leaf)) and not _NOT_SECRET_LEAF.search(leaf)
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of environment variables that are credentials (by name or by shape), longest first."""
+    env = os.environ if environ is None else environ
+    found = {v for k, v in env.items()
+             if len(v) >= _MIN_SECRET_LEN and (is_secret_name(k) or _CREDENTIAL_VALUE.match(v))}
+    return sorted(found, key=len, reverse=True)
+
+
+def redact_text(text: str, secrets: Iterable[str] | None = None) -> str:
+    """``text`` with every credential value replaced by ``***``."""
+    for value in secret_values() if secrets is None else secrets:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def redact(data: Any, secrets: list[str] | None = None, _key: str = "") -> Any:
+    """A copy of ``data`` (dicts, lists, scalars) with secrets masked by key name and by value."""
+    secrets = secret_values() if secrets is None else secrets
+    if isinstance(data, Mapping):
+        return {k: redact(v, secrets, f"{_key}.{k}" if _key else str(k)) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redact(v, secrets, _key) for v in data]
+    if isinstance(data, str):
+        if data and is_secret_name(_key) and not data.startswith("${"):
+            return MASK
+        return redact_text(data, secrets)
+    return data
+
+
+def redact_overrides(overrides: Iterable[str]) -> list[str]:
+    """Command-line overrides with the values of secret-named keys masked (``tuner.api_key=***``)."""
+    out = []
+    for item in overrides:
+        key, sep, _ = item.partition("=")
+        out.append(f"{key}={MASK}" if sep and is_secret_name(key.lstrip("+~")) else redact_text(item))
+    return out
+
+
+class RedactingFilter(logging.Filter):
+    """A log filter that masks credential values in every record it passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = secret_values()
+        if secrets:
+            message = record.getMessage()
+            masked = redact_text(message, secrets)
+            if masked != message:
+                record.msg, record.args = masked, None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Add :class:`RedactingFilter` to every handler of the root logger (once)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

@@ -1,0 +1,87 @@
+"""The bad-configuration corpus: (key the one error line must name, overrides)."""
+
+from __future__ import annotations
+
+CASES: list[tuple[str, list[str]]] = [
+    # loop.*
+    *[("loop.window_seconds", [f"loop.window_seconds={v}"]) for v in ("inf", "-inf", "nan", "0", "-1", "abc", "[1]", "null")],
+    *[("loop.settle_seconds", [f"loop.settle_seconds={v}"]) for v in ("inf", "nan", "-1", "abc", "{a: 1}")],
+    *[("loop.tuning_windows", [f"loop.tuning_windows={v}"]) for v in ("0", "-1", "1.5", "abc", "null")],
+    *[("loop.stable_windows", [f"loop.stable_windows={v}"]) for v in ("-1", "2.5", "x")],
+    *[("loop.baseline_every", [f"loop.baseline_every={v}"]) for v in ("-1", "x")],
+    *[("loop.max_consecutive_failures", [f"loop.max_consecutive_failures={v}"]) for v in ("0", "-3")],
+    *[("loop.max_remeasure", [f"loop.max_remeasure={v}"]) for v in ("-1", "y")],
+    *[("loop.foreign_cpu_limit", [f"loop.foreign_cpu_limit={v}"]) for v in ("2", "-0.1", "inf", "nan")],
+    ("loop.nope", ["+loop.nope=1"]),
+    # objective / constraint
+    *[("objective.goal", [f"objective.goal={v}"]) for v in ("up", "max", "1")],
+    ("objective.nope", ["+objective.nope=1"]),
+    ("constraint.penalty", ["+constraint.metric=latency_p95", "+constraint.bound=10", "+constraint.penalty=-1"]),
+    ("constraint.penalty", ["+constraint.metric=latency_p95", "+constraint.bound=10", "+constraint.penalty=inf"]),
+    ("constraint.bound", ["+constraint.metric=latency_p95", "+constraint.bound=inf"]),
+    ("constraint.bound", ["+constraint.metric=latency_p95", "+constraint.bound=nan"]),
+    ("constraint.bound", ["+constraint.metric=latency_p95"]),
+    ("constraint.direction", ["+constraint.metric=latency_p95", "+constraint.bound=1", "+constraint.direction=sideways"]),
+    ("constraint.metric", ["+constraint.bound=1"]),
+    ("constraint.nope", ["+constraint.metric=latency_p95", "+constraint.bound=1", "+constraint.nope=1"]),
+    # host root and host.*
+    ("host_root", ["host_root="]),
+    ("host_root", ["host_root=' '"]),
+    ("host_root", ["host_root=/nonexistent/sematune-tree"]),
+    ("host_root", ["host_root=/etc/hostname"]),
+    ("host.state_dir", ["host.state_dir=/proc/nope"]),
+    ("host.state_dir", ["host.state_dir=/sys/nope"]),
+    ("host.state_dir", ["host.state_dir=/dev/nope"]),
+    ("host.state_dir", ["host.state_dir=''"]),
+    ("host.state_dir", ["host.state_dir=/etc/hostname/sub"]),
+    ("host.allowed_paths", ["host.allowed_paths=[relative/*]"]),
+    ("host.allowed_paths", ["host.allowed_paths=[/proc/../etc/*]"]),
+    ("host.allowed_paths", ["host.allowed_paths=[/etc/*]"]),
+    ("host.allowed_paths", ["host.allowed_paths=abc"]),
+    ("host.nope", ["+host.nope=1"]),
+    # tracking
+    ("tracking.tracking_uri", ["tracking.enabled=true", "tracking.tracking_uri=sqlite:////proc/nope.db"]),
+    ("tracking.tracking_uri", ["tracking.enabled=true", "tracking.tracking_uri=sqlite:////nonexistent/dir/x.db"]),
+    ("tracking.tracking_uri", ["tracking.enabled=true", "tracking.tracking_uri=http://127.0.0.1:9"]),
+    ("tracking.tracking_uri", ["tracking.enabled=true", "tracking.tracking_uri=''"]),
+    ("tracking.tracking_uri", ["tracking.enabled=true", "tracking.tracking_uri=postgresql://u@127.0.0.1:9/db"]),
+    ("tracking.enabled", ["tracking.enabled=maybe"]),
+    ("tracking.async_logging", ["tracking.async_logging=perhaps"]),
+    ("tracking.nope", ["+tracking.nope=1"]),
+    # top-level scalars
+    *[("seed", [f"seed={v}"]) for v in ("abc", "1.5", "[1]")],
+    ("resume", ["resume=maybe"]),
+    ("probes", ["probes=sometimes"]),
+    ("osparam_skip_unavailable", ["osparam_skip_unavailable=2"]),
+    ("sweep_name", ["sweep_name=[1,2]"]),
+    ("nope", ["+nope=1"]),
+    ("also_nope", ["+also_nope.deep=1"]),
+    # groups
+    ("target", ["target=nope"]),
+    ("tuner", ["tuner=nope"]),
+    ("osparam", ["osparam=nope"]),
+    ("experiment", ["experiment=nope"]),
+    # component settings
+    ("target", ["+target.nope=1"]),
+    ("target", ["target.clients=abc"]),
+    ("target", ["target.noise_cv=abc"]),
+    ("target", ["target._target_=sematune.targets.nope.Missing"]),
+    ("target", ["target._target_=nonexistent_module_xyz.Thing"]),
+    ("tuner", ["+tuner.nope=1"]),
+    ("tuner", ["tuner._target_=sematune.tuners.nope.Missing"]),
+    ("tuner", ["tuner._target_=nonexistent_module_xyz.Tuner"]),
+    ("vm_swappiness", ["+osparam.vm_swappiness.nope=1"]),
+    # knob definitions
+    *[("osparam.cpuidle_max_state.cpus", ["osparam=cpuidle_max_state", f"+osparam.cpuidle_max_state.cpus={v}"])
+      for v in ("'0,99'", "-1", "'3-1'", "abc", "'0,,x'")],
+    ("osparam.tcp_tw_reuse.choices", ["osparam=tcp_tw_reuse", "osparam.tcp_tw_reuse.choices=[]"]),
+    # override syntax
+    ("loop.window_seconds", ["loop.window_seconds=[1"]),
+    ("loop", ["loop=5"]),
+    ("objective", ["objective=abc"]),
+    ("host", ["host=abc"]),
+    ("tracking", ["tracking=abc"]),
+    ("constraint", ["constraint=abc"]),
+    ("loop.window_seconds", ["loop.window_seconds=${oc.env:SEMATUNE_NO_SUCH_VARIABLE}"]),
+    ("seed", ["seed=${oc.env:SEMATUNE_NO_SUCH_VARIABLE}"]),
+]
