@@ -30,9 +30,11 @@ pytestmark = pytest.mark.benchmark_smoke
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    """Every regular file under ``root`` → sha256 (the host tree a run must leave as it found it)."""
+    """Every regular file under ``root`` → sha256 (the host tree a run must leave as it found it),
+    SemaTune's own lock directory aside."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()
+            and not p.relative_to(root).as_posix().startswith("var/lib/sematune/")}
 
 
 def run_sematune(cli, sandbox: Path, *overrides: str) -> tuple[list, dict]:

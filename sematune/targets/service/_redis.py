@@ -126,10 +126,10 @@ class RedisSource(MetricSource):
         own = len(readings) - 1  # each INFO is counted after it answered
         values["throughput"] = None if total is None else max(total - own, 0.0) / seconds
         calls = usec = 0.0
-        for key in series:
+        for key in series:  # a command's line appears at its first call: absent before means 0
             if key.startswith("cmdstat_") and key.endswith(".calls") and key[8:-6] not in _OWN_COMMANDS:
-                calls += wm.increase(series[key]) or 0.0
-                usec += wm.increase(series.get(key[:-6] + ".usec", [])) or 0.0
+                calls += wm.increase([r.get(key, 0.0) for r in readings]) or 0.0
+                usec += wm.increase([r.get(key[:-6] + ".usec", 0.0) for r in readings]) or 0.0
         values["latency_avg"] = usec / calls / 1000.0 if calls else None
         hits = wm.increase(series.get("keyspace_hits", []))
         misses = wm.increase(series.get("keyspace_misses", []))
