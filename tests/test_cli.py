@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine.test_journal import snapshot
+from tests.instrumented import read_write_log
 
 
 def test_help_lists_groups_and_options(cli) -> None:
@@ -44,29 +46,32 @@ def test_cfg_job_shows_every_target(cli) -> None:
          "refusing to write /etc/hostname"),
         ("host.allowed_paths=[/proc/sys/net/*]", "not on the allow-list"),
         ("+tuner.parameters={vm_dirty_ratio: 500}", "tuner.parameters.vm_dirty_ratio"),
+        ("loop.foreign_cpu_limit=2", "loop.foreign_cpu_limit: Value error, must be auto, null"),
         ("target._target_=os.system", "target._target_"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, sandbox: Path, state_dir: Path, override: str,
-                                                          expected: str) -> None:
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(cli, sandbox: Path, state_dir: Path, tmp_path: Path,
+                                                          override: str, expected: str) -> None:
     before = snapshot(sandbox)
     tuner = [] if override.startswith(("tuner=", "+tuner")) else ["tuner=random"]
     if override.startswith("+tuner"):
         tuner = ["tuner=fixed"]
+    writes = tmp_path / "writes.jsonl"
     out = cli(override, *tuner, "target=synthetic", f"host_root={sandbox}", "experiment=quick",
-              "tracking.enabled=false")
+              "tracking.enabled=false", module="tests.instrumented", env={"SEMATUNE_TEST_WRITE_LOG": str(writes)})
     assert_refused(out, expected)
+    assert read_write_log(writes) == []  # not even a write that a restore undid
     assert snapshot(sandbox) == before
     assert not (state_dir / "journal.json").exists()
-    assert not (cli.cwd / "mlflow.db").exists()
+    assert (cli.cwd / "mlflow.db").read_bytes() == cli.mlflow_template.read_bytes()  # not tracked
 
 
 def assert_refused(out, expected: str) -> None:
-    """Exit code 2 and exactly one error line, which contains ``expected``."""
+    """Exit code 2 and stderr exactly one error line, which contains ``expected``."""
     assert out.returncode == 2, out.stderr
-    errors = [line for line in out.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1, out.stderr
-    assert expected in errors[0]
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and "error" in lines[0].lower(), out.stderr
+    assert expected in lines[0]
 
 
 def test_unavailable_knobs_are_listed_or_dropped(cli, sandbox: Path) -> None:
@@ -111,7 +116,10 @@ def test_a_run_on_a_sandbox_changes_it_and_puts_it_back(cli, sandbox: Path, stat
     run_dirs = list((cli.cwd / "outputs").glob("*/*"))
     assert len(run_dirs) == 1
     history = (run_dirs[0] / "history.jsonl").read_text().splitlines()
-    assert len(history) == 7
+    assert len(history) == 1 + 4 + 2 * (1 + 1) + 2  # baseline, tuning, confirm (1 candidate × 2), stable
+    assert "best tuning-phase window" in out.stderr
+    verdict = json.loads((run_dirs[0] / "summary.json").read_text())["verdict"]
+    assert f"verdict: stable mean {verdict['stable_mean']:.6g} vs interleaved defaults" in out.stderr
 
 
 def test_sweep_makes_one_parent_with_four_children(cli, sandbox: Path) -> None:
@@ -129,7 +137,12 @@ def test_sweep_makes_one_parent_with_four_children(cli, sandbox: Path) -> None:
     assert len(children) == 4 and all(r.info.status == "FINISHED" for r in children)
     assert sorted((r.data.tags["tuner"], r.data.tags["seed"]) for r in children) == [
         ("fixed", "1"), ("fixed", "2"), ("random", "1"), ("random", "2")]
-    assert all(len(client.get_metric_history(r.info.run_id, "objective")) == 7 for r in children)
+    # fixed has no candidate but the defaults: no confirm windows; random confirms one candidate in 2 rounds
+    windows = {"fixed": 1 + 4 + 2, "random": 1 + 4 + 4 + 2}
+    assert all(len(client.get_metric_history(r.info.run_id, "objective")) == windows[r.data.tags["tuner"]]
+               for r in children)
+    assert all("verdict.gain" in r.data.metrics and r.data.tags["verdict.frozen"] in ("tuned", "defaults")
+               for r in children)
 
 
 def test_a_failed_sweep_job_fails_the_sweep_but_not_the_others(cli, sandbox: Path) -> None:

@@ -12,6 +12,7 @@ from sematune.osparams.base import OsParam
 from sematune.osparams.host import Host
 from sematune.targets.base import Target
 from sematune.tuners.base import Tuner
+from tests.conftest import missing
 
 CONF = Path(__file__).resolve().parents[1] / "sematune" / "conf"
 
@@ -60,7 +61,7 @@ def test_every_tuner_instantiates(compose, sandbox: Path, option: str) -> None:
         tuner = instantiate(cfg.tuner, _convert_="all", space=space, goal="maximize", seed=0)
     except Exception as exc:  # an optional extra that is not installed
         if isinstance(exc.__cause__, ImportError) or isinstance(exc, ImportError):
-            pytest.skip(f"optional dependency missing: {exc}")
+            missing(f"optional dependency of tuner={option}: {exc}")
         raise
     assert isinstance(tuner, Tuner)
     tuner.close()

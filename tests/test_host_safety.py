@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from sematune.osparams.host import Host
+from tests.conftest import REPO
+from tests.instrumented import read_write_log
 
 KNOBS = ("osparam=[vm_swappiness,vm_dirty_ratio,vm_thp_enabled,vm_thp_defrag,blk_read_ahead_kb,"
          "net_tcp_congestion_control]")
@@ -41,9 +43,12 @@ def host_root(request, tmp_path: Path) -> Path:
     return request.getfixturevalue("sandbox")
 
 
-def start(cwd: Path, state_dir: Path, root: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "SEMATUNE_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-m", "sematune", "target=synthetic", "tuner=fixed", KNOBS, CHANGES,
+def start(cwd: Path, state_dir: Path, root: Path, *extra: str, module: str = "sematune",
+          env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``python -m <module>`` (``tests.instrumented`` adds a write spy / failures, see there)."""
+    env = {**os.environ, "SEMATUNE_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])), **(env or {})}
+    args = [sys.executable, "-m", module, "target=synthetic", "tuner=fixed", KNOBS, CHANGES,
             f"host_root={root}", "osparam_skip_unavailable=true", "loop.tuning_windows=3", "loop.stable_windows=0",
             "loop.settle_seconds=0", "loop.window_seconds=4", "tracking.enabled=false", *extra]
     return subprocess.Popen(args, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -110,14 +115,23 @@ def test_stale_journal_is_restored_at_the_next_start(host_root: Path, tmp_path: 
     assert state(host_root) == before
 
 
-def test_exception_in_the_target_restores(host_root: Path, tmp_path: Path) -> None:
-    """A run that stops after the baseline (its metric is never reported → exit 2) still restores."""
+@pytest.mark.parametrize("where", ["target", "tuner"])
+def test_exception_after_knob_writes_restores(host_root: Path, tmp_path: Path, where: str) -> None:
+    """Window 1 runs on the tuned values; in window 2 the target raises (a failed window → abort) or the
+    tuner raises (the exception escapes the loop). Exit 1, and the tuned files are written back."""
     before = state(host_root)
-    proc = start(tmp_path, tmp_path / "state", host_root, "loop.window_seconds=0.1",
-                 "loop.max_consecutive_failures=1", "objective.metric=not_a_metric")
+    log = tmp_path / "writes.jsonl"
+    proc = start(tmp_path, tmp_path / "state", host_root, "loop.window_seconds=0.1", "loop.max_consecutive_failures=1",
+                 module="tests.instrumented",
+                 env={"SEMATUNE_TEST_WRITE_LOG": str(log), "SEMATUNE_TEST_FAIL": f"{where}:2"})
     out, _ = proc.communicate(timeout=180)
-    assert proc.returncode == 2, out
-    assert "objective.metric: 'not_a_metric' is not reported by this target" in out
+    assert proc.returncode == 1, out
+    assert f"injected {where} failure in window 2" in out
+    run_dir = next((tmp_path / "outputs").glob("*/*/history.jsonl")).parent
+    statuses = [json.loads(line)["status"] for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    assert statuses[:2] == ["ok", "ok"]  # window 1 was measured on the written values
+    swappiness = [w["data"] for w in read_write_log(log) if w["path"] == "/proc/sys/vm/swappiness"]
+    assert swappiness[0] == "7" and swappiness[-1].encode() == before["/proc/sys/vm/swappiness"], swappiness
     assert "host restore PASS" in out
     assert state(host_root) == before
 
@@ -133,3 +147,33 @@ def test_second_concurrent_run_is_refused(sandbox: Path, tmp_path: Path) -> None
     first.send_signal(signal.SIGTERM)
     first.communicate(timeout=60)
     assert state(sandbox) == before
+
+
+def test_random_over_every_knob_writes_only_the_declared_files(host_root: Path, tmp_path: Path, compose) -> None:
+    """A spy on ``Host.write_bytes`` (the single write path): the files written are exactly the files of
+    the knobs the run changed (plus their journaled side-effect files when restoring), nothing else."""
+    from sematune.components import build_components
+
+    overrides = ["osparam=all", "osparam_skip_unavailable=true", f"host_root={host_root}", "tracking.enabled=false"]
+    space = build_components(compose(*overrides, "target=synthetic", "tuner=random")).space
+    journaled = {path for path, _ in space.journal_files()}
+    before = {path: Host(host_root).read_bytes(path) for path in journaled}
+    log = tmp_path / "writes.jsonl"
+    env = {**os.environ, "SEMATUNE_STATE_DIR": str(tmp_path / "state"), "SEMATUNE_TEST_WRITE_LOG": str(log),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-m", "tests.instrumented", *overrides, "target=synthetic", "tuner=random",
+                          "experiment=quick", "loop.window_seconds=0.2", "target.window_time_scale=0", "probes=false",
+                          "seed=5"], cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "host restore PASS" in out.stderr
+    records = [json.loads(line) for line in next((tmp_path / "outputs").glob("*/*/history.jsonl")).read_text().splitlines()]
+    defaults = records[0]["applied"]
+    changed = {name for r in records[1:] for name, value in r["requested"].items() if value != defaults.get(name)}
+    assert len(changed) >= len(space) // 2, f"the random tuner moved only {sorted(changed)}"
+    written = {w["path"] for w in read_write_log(log)}
+    knob_files = {path for name in changed for path in space[name].files()}
+    assert knob_files <= written, f"changed knobs whose files were never written: {sorted(knob_files - written)}"
+    assert written <= journaled, f"files written that no knob declares: {sorted(written - journaled)}"
+    related = {path for param in space for path in param.related_files()}
+    assert written - knob_files <= related, f"files of unchanged knobs written: {sorted(written - knob_files - related)}"
+    assert {path: Host(host_root).read_bytes(path) for path in journaled} == before

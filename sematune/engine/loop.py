@@ -1,4 +1,4 @@
-"""The window loop: baseline → tuning → stable, one bounded measurement at a time.
+"""The window loop: baseline → tuning → confirm → stable, one bounded measurement at a time.
 
 Per window: ask the tuner → validate → apply → read back what the kernel holds → settle
 (not measured) → measure → score → record (history JSONL first) → track. The loop never
@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Mapping, Optional, Protocol, Sequence
+from typing import Any, Iterable, Literal, Mapping, Optional, Protocol, Sequence, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sematune.engine import guards
+from sematune.engine.decision import Decision, build_verdict
+from sematune.engine.phases import ConfirmAndStable
 from sematune.engine.records import HistoryWriter, Phase, TunerInfo, WindowRecord
 from sematune.engine.scoring import Constraint, Objective, score
 from sematune.engine.validation import Validated, check_reported, validate_proposal
@@ -40,11 +42,24 @@ class LoopSettings(BaseModel):
     baseline_every: int = Field(0, ge=0, description="an extra host-default window every K tuning windows (0: off)")
     max_consecutive_failures: int = Field(3, ge=1, description="abort after this many failed windows in a row")
     max_remeasure: int = Field(2, ge=0, description="re-measure a contaminated window at most this often")
-    foreign_cpu_limit: Optional[float] = Field(
-        None, ge=0, le=1,
+    foreign_cpu_limit: Union[Literal["auto"], None, float] = Field(
+        "auto",
         description="share of the window's CPU capacity (window × CPUs) used by other processes above which "
-        "a window is contaminated and re-measured (null: off)",
+        "a window is contaminated and re-measured (auto: sized for the host, see auto_foreign_cpu_limit; null: off)",
     )
+    confirm_candidates: int = Field(
+        2, ge=0, description="configurations re-measured against the defaults before the stable phase "
+        "(the tuner's best_parameters() first, then the best tuning means; 0: freeze the tuner's pick unconfirmed)")
+    confirm_repeats: int = Field(
+        7, ge=1, description="interleaved rounds (defaults, c1, c2, …) in the confirm phase; a candidate can only "
+        "be significant with enough rounds (6 at 95%, 7 for two candidates)")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="confidence of the verdict's CI and of every decision")
+    stable_defaults_every: int = Field(
+        3, ge=0, description="every K-th stable window runs the defaults (arm=defaults; 0: off, no verdict)")
+    fallback_min_defaults: int = Field(
+        3, ge=1, description="interleaved stable default windows before the growing-harm check starts")
+    bootstrap_samples: int = Field(2000, ge=100, description="bootstrap replicates for every CI")
+
     min_traffic: Optional[guards.MinTraffic] = Field(
         None, description="{metric, min}: windows with less traffic are idle — re-measured, then not scored")
     max_regression: Optional[float] = Field(
@@ -52,6 +67,46 @@ class LoopSettings(BaseModel):
         "worse than the defaults' mean by more than this fraction (null: off)")
     dry_run_windows: int = Field(0, ge=0, description="only observe and score the current configuration for "
                                  "this many windows (A/A noise; 0: tune)")
+
+    @field_validator("foreign_cpu_limit", mode="before")
+    @classmethod
+    def _auto_null_or_share(cls, value: Any) -> Any:
+        if value is None or value == "auto":
+            return value
+        try:
+            share = float(value)
+        except (TypeError, ValueError):
+            share = float("nan")
+        if not 0 <= share <= 1 or isinstance(value, bool):
+            raise ValueError("must be auto, null (off) or a share of the CPU capacity in [0, 1]")
+        return share
+
+    @field_validator("stable_defaults_every")
+    @classmethod
+    def _not_one(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("1 would measure only the defaults; use 0 (off) or >= 2")
+        return value
+
+    def confirm_windows(self, candidates: Optional[int] = None) -> int:
+        """Windows of the confirm phase for ``candidates`` (default: the configured maximum)."""
+        k = self.confirm_candidates if candidates is None else candidates
+        return self.confirm_repeats * (1 + k) if k and self.stable_windows else 0
+
+    def planned_windows(self) -> int:
+        """The run's window budget: baseline(s), tuning, confirm (at most) and stable windows."""
+        extra = (self.tuning_windows - 1) // self.baseline_every if self.baseline_every else 0
+        return 1 + extra + self.tuning_windows + self.confirm_windows() + self.stable_windows
+
+
+#: Sampling uncertainty of per-window CPU times, per CPU (see docs/targets.md, probes).
+TICK_NOISE_S = 0.02
+
+
+def auto_foreign_cpu_limit(cpus: int) -> float:
+    """The ``auto`` contamination limit: other processes using a whole CPU on a small host, or a
+    quarter of the host's CPU capacity on a large one (``max(1/cpus, 0.25)``)."""
+    return max(1.0 / max(cpus, 1), 0.25)
 
 
 class WindowTracker(Protocol):
@@ -70,7 +125,7 @@ class ProgressSink(Protocol):
     def update(self, record: WindowRecord, best: Optional[WindowRecord]) -> None: ...
 
 
-class Engine:
+class Engine(ConfirmAndStable):
     """Runs the loop for one target × tuner × knob set."""
 
     def __init__(
@@ -101,11 +156,17 @@ class Engine:
         self.defaults: dict[str, Value] = {}
         self.current: dict[str, Value] = {}
         self.frozen: dict[str, Value] = {}
+        #: The confirm phase's choice (``None`` until the run reaches it).
+        self.decision: Optional[Decision] = None
+        self.tuner_pick: Optional[Validated] = None
         self._failures = 0
         self._window = 0
         #: Why ``loop.max_regression`` ended the exploration (None: it did not).
         self.guard_stop: Optional[str] = None
         self._cpus = len(os.sched_getaffinity(0)) or 1
+        limit = settings.foreign_cpu_limit
+        #: Contamination limit in force (``None``: off).
+        self.foreign_cpu_limit: Optional[float] = auto_foreign_cpu_limit(self._cpus) if limit == "auto" else limit
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self) -> list[WindowRecord]:
@@ -129,12 +190,20 @@ class Engine:
                 self.current = self.space.apply(dict(self.defaults), self.current).applied
                 return self.records
         if s.stable_windows:
-            chosen = self._chosen_configuration()  # its rejections go into every stable record
-            self.frozen = chosen.values
-            log.info("stable phase: freezing %s", self.frozen)
-            for _ in range(s.stable_windows):
-                self._measure("stable", chosen, proposed=chosen.proposed)
+            self.decision = self._confirm()
+            self.frozen = dict(self.decision.config)
+            log.info("stable phase: freezing %s (%s)", self.decision.frozen, self.decision.reason)
+            self._stable()
         return self.records
+
+    def verdict(self) -> dict[str, Any]:
+        """The run's verdict (see :func:`sematune.engine.decision.build_verdict`)."""
+        return build_verdict(self.records, self.objective.metric, self.objective.goal, self.settings.confidence,
+                             self.decision, self.settings.bootstrap_samples, self.objective.metric)
+
+    def best_tuning(self) -> Optional[WindowRecord]:
+        """The best scored *tuning-phase* window (feasible windows first)."""
+        return self._best(r for r in self.records if r.phase == "tuning")
 
     def _tuning_window(self, iteration: int) -> None:
         last = self.records[-1] if self.records else None
@@ -168,19 +237,13 @@ class Engine:
             timings={"ask_s": ask_s, "validate_s": validate_s},
         )
 
-    def _chosen_configuration(self) -> Validated:
-        chosen = self.tuner.best_parameters()
-        if chosen is not None:
-            validated = validate_proposal(chosen, self.space, self.defaults)
-            if validated.rejected:
-                log.warning("tuner's final configuration had rejected entries: %s", validated.rejected)
-            return validated
-        best = self.best()
-        return Validated(dict(best.applied) if best else dict(self.defaults))
-
     def best(self) -> Optional[WindowRecord]:
-        """The best scored window so far (feasible windows first)."""
-        scored = [r for r in self.records if r.scored]
+        """The best scored baseline or tuning window so far (feasible windows first)."""
+        return self._best(r for r in self.records if r.phase in ("baseline", "tuning"))
+
+    @staticmethod
+    def _best(records: Iterable[WindowRecord]) -> Optional[WindowRecord]:
+        scored = [r for r in records if r.scored]
         if not scored:
             return None
         return max(scored, key=lambda r: (r.feasible, r.reward))
@@ -194,6 +257,7 @@ class Engine:
         proposed: Optional[Mapping[str, Any]] = None,
         tuner: Optional[TunerInfo] = None,
         timings: Optional[dict[str, float]] = None,
+        arm: Optional[str] = None,
     ) -> WindowRecord:
         window = self._window
         self._window += 1
@@ -201,6 +265,7 @@ class Engine:
         record = WindowRecord(
             window=window,
             phase=phase,
+            arm=arm,
             started_at=time.time(),
             proposed=dict(proposed or {}),
             rejected=validated.rejected,
@@ -245,10 +310,13 @@ class Engine:
 
     def _measure_with_retries(self, window: int) -> tuple[Optional[BenchmarkMetrics], Optional[str], int]:
         """Measure once, again if the window was contaminated by foreign load (bounded)."""
-        limit = self.settings.foreign_cpu_limit
+        limit = self.foreign_cpu_limit
         attempts = 0
+        begin_attempt = getattr(self.target, "begin_attempt", None)
         while True:
             attempts += 1
+            if begin_attempt is not None:
+                begin_attempt(attempts)  # each attempt keeps its own windows/NNNN[.k] output
             try:
                 metrics = self._measure_once(window)
             except TargetError as exc:
@@ -257,7 +325,9 @@ class Engine:
                 log.exception("window %d: target failed", window)
                 return None, f"{type(exc).__name__}: {exc}", attempts
             foreign = metrics.system.get("foreign_cpu_s")
-            share = foreign / (self.settings.window_seconds * self._cpus) if foreign is not None else 0.0
+            # CPU time is tick-sampled (±0.02 s per CPU): that much is not evidence of foreign load
+            share = (max(foreign - TICK_NOISE_S * self._cpus, 0.0) / (self.settings.window_seconds * self._cpus)
+                     if foreign is not None else 0.0)
             note = guards.idle_note(metrics, self.settings.min_traffic)
             if note is None and (limit is None or share <= limit):
                 return metrics, None, attempts
@@ -309,13 +379,13 @@ class Engine:
             record.timings["track_s"] = time.perf_counter() - t0
         self.records.append(record)
         log.info(
-            "window %d %-8s %s=%s reward=%s%s",
-            record.window, record.phase, self.objective.metric,
+            "window %d %-8s%s %s=%s reward=%s%s",
+            record.window, record.phase, f" [{record.arm}]" if record.arm else "", self.objective.metric,
             f"{record.objective:.6g}" if record.objective is not None else "—",
             f"{record.reward:.6g}" if record.reward is not None else "—",
             f" [{record.status}: {record.error}]" if record.status != "ok" else "",
         )
-        if record.phase != "stable":
+        if record.phase in ("baseline", "tuning"):
             self.tuner.observe(
                 Observation(
                     window=record.window,

@@ -19,7 +19,7 @@ def _fmt(value: Optional[float]) -> str:
 
 
 class RunProgress:
-    """Shows ``[phase] window i/N  last=… best=…`` while the loop runs (only on a terminal)."""
+    """Shows ``[phase] window i/N  last=… best tuning=…`` while the loop runs (only on a terminal)."""
 
     def __init__(self, total_windows: int, metric: str, enabled: Optional[bool] = None) -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
@@ -28,11 +28,12 @@ class RunProgress:
             TextColumn("[bold]{task.fields[phase]:>8}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn(f"{metric} last [cyan]{{task.fields[last]}}[/] best [green]{{task.fields[best]}}[/]"),
+            TextColumn(f"{metric} last [cyan]{{task.fields[last]}}[/] best tuning [green]{{task.fields[best]}}[/]"),
             TimeElapsedColumn(),
             disable=not self.enabled,
             transient=False,
         )
+        self.total = total_windows
         self._task = self._progress.add_task("windows", total=total_windows, phase="baseline", last="—", best="—")
 
     def __enter__(self) -> "RunProgress":
@@ -41,6 +42,11 @@ class RunProgress:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._progress.stop()
+
+    def shrink(self, fewer: int) -> None:
+        """The run needs ``fewer`` windows than planned (e.g. fewer confirmation candidates)."""
+        self.total -= fewer
+        self._progress.update(self._task, total=self.total)
 
     def update(self, record: WindowRecord, best: Optional[WindowRecord]) -> None:
         last = _fmt(record.objective) if record.status != "failed" else "[red]failed[/]"

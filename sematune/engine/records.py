@@ -14,11 +14,11 @@ from sematune.targets.base import BenchmarkMetrics
 from sematune.tracking.redact import redact_text
 from sematune.tuners.base import TokenUsage
 
-Phase = Literal["baseline", "tuning", "stable"]
+Phase = Literal["baseline", "tuning", "confirm", "stable"]
 Status = Literal["ok", "failed", "contaminated", "idle"]
 
 #: Numeric codes for phases, logged as the ``phase`` metric.
-PHASE_CODES: dict[str, int] = {"baseline": 0, "tuning": 1, "stable": 2}
+PHASE_CODES: dict[str, int] = {"baseline": 0, "tuning": 1, "stable": 2, "confirm": 3}
 
 
 class TunerInfo(BaseModel):
@@ -35,6 +35,9 @@ class WindowRecord(BaseModel):
 
     window: int
     phase: Phase
+    #: In ``confirm`` and ``stable`` windows, the configuration measured: ``"defaults"``,
+    #: ``"candidate-<k>"`` (confirm) or ``"frozen"`` (stable).
+    arm: Optional[str] = None
     status: Status = "ok"
     started_at: float = 0.0
     proposed: dict[str, Any] = Field(default_factory=dict)

@@ -160,8 +160,7 @@ class RunSession:
             opening.result()
             self.recording.describe_target(target.describe())
             loop = self.c.settings.loop
-            extra_baselines = (loop.tuning_windows - 1) // loop.baseline_every if loop.baseline_every else 0
-            total = loop.dry_run_windows or (1 + loop.tuning_windows + loop.stable_windows + extra_baselines)
+            total = loop.dry_run_windows or loop.planned_windows()
             with RunProgress(total, self.c.objective.metric) as progress:
                 self.engine = Engine(
                     space=self.c.space,

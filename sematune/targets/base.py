@@ -106,6 +106,7 @@ class Target(ABC):
         objective: Mapping[str, str] | None = None,
     ) -> None:
         self._results_dir = Path(results_dir) if results_dir else None
+        self._attempt = 1
         #: The run's knob space; set by the engine before :meth:`pre_execute`.
         self.space: Optional[ParameterSpace] = None
         self.pin_to_cores = self._parse_cores(pin_to_cores)
@@ -128,8 +129,14 @@ class Target(ABC):
     def results_dir(self, value: str | os.PathLike[str]) -> None:
         self._results_dir = Path(value)
 
+    def begin_attempt(self, attempt: int) -> None:
+        """Called by the engine before each measurement of a window (1, then 2… on re-measures)."""
+        self._attempt = int(attempt)
+
     def _window_output_dir(self, window_number: int) -> Path:
-        path = self.results_dir / "windows" / f"{window_number:04d}"
+        """``windows/NNNN`` for a window's first attempt, ``windows/NNNN.2``… for its re-measures."""
+        suffix = f".{self._attempt}" if getattr(self, "_attempt", 1) > 1 else ""
+        path = self.results_dir / "windows" / f"{window_number:04d}{suffix}"
         path.mkdir(parents=True, exist_ok=True)
         return path
 

@@ -12,14 +12,14 @@ from sematune.engine.records import WindowRecord
 
 
 def write_window_table(records: Sequence[WindowRecord], path: str | os.PathLike[str]) -> None:
-    """One CSV row per window: phase, status, objective, reward, knob values, metrics."""
+    """One CSV row per window: phase, arm, status, objective, reward, knob values, metrics."""
     knob_names: list[str] = []
     metric_names: list[str] = []
     for r in records:
         knob_names += [k for k in r.applied if k not in knob_names]
         if r.metrics is not None:
             metric_names += [k for k in r.metrics.flat() if k not in metric_names]
-    header = ["window", "phase", "status", "objective", "reward", "feasible", "error",
+    header = ["window", "phase", "arm", "status", "objective", "reward", "feasible", "error",
               *[f"knob.{k}" for k in knob_names], *metric_names]
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -27,7 +27,7 @@ def write_window_table(records: Sequence[WindowRecord], path: str | os.PathLike[
         for r in records:
             flat = r.metrics.flat() if r.metrics is not None else {}
             writer.writerow(
-                [r.window, r.phase, r.status, r.objective, r.reward, r.feasible, r.error or "",
+                [r.window, r.phase, r.arm or "", r.status, r.objective, r.reward, r.feasible, r.error or "",
                  *[r.applied.get(k, "") for k in knob_names], *[flat.get(k, "") for k in metric_names]]
             )
 

@@ -2,7 +2,8 @@
 
 Method (also written into every report as ``method``):
 
-* **run score**: the mean objective over a run's stable-phase windows with status ``ok``. A run
+* **run score**: the mean objective over a run's stable-phase windows of the frozen configuration
+  with status ``ok`` (interleaved default windows excluded). A run
   counts only when it FINISHED and has such a window; others are listed as failed, missing or
   "no stable windows" — never as zeros.
 * **baseline**: per target, the mean score of the runs of the baseline tuner (``fixed``).
@@ -20,6 +21,11 @@ Method (also written into every report as ``method``):
   target's baseline, or — without a baseline run — the run's own baseline-phase mean. Spread is
   the sample standard deviation of the per-window relative score (objective / reference,
   inverted when minimising); failed windows are counted apart.
+* **verdict** (per run and per cell): the frozen configuration's stable windows against the
+  default windows interleaved with them *in the same run* — gain in the goal's direction with a
+  block-bootstrap CI over the interleaved blocks (see ``sematune.engine.verdict``); a cell pools
+  the blocks of its counted runs. Unlike the relative score, it needs no ``fixed`` run and
+  cancels run-to-run level shifts.
 * **tokens**: every window's token usage summed over all runs of the arm that logged any, failed
   runs included (the spend was real).
 """
@@ -31,6 +37,9 @@ from statistics import mean, median
 from typing import Optional, Sequence
 
 import numpy as np
+
+from sematune.engine.verdict import seed_for
+from sematune.tracking.comparison_verdict import verdict_of
 
 from sematune.tracking.comparison_model import (
     AXIS_KEYS,
@@ -137,6 +146,8 @@ def build_report(
             "geomean": "exp(mean log r) over the targets where the arm has r; CI from the same replicates",
             "robustness": f"tuning windows worse than the reference by more than {threshold:.0%}; "
                           "spread = sample std of per-window relative score",
+            "verdict": "frozen stable windows vs the defaults interleaved in the same run; gain with a "
+                       f"{confidence:.0%} block-bootstrap CI (cells pool their runs' blocks)",
             "threshold": threshold, "n_boot": n_boot, "confidence": confidence, "seed": seed,
         },
     )
@@ -187,6 +198,8 @@ def build_report(
                 replicates[(target, arm)] = reps
                 cell.ci_low, cell.ci_high = ci(reps, confidence)
             cell.robustness = robustness(counted, baseline, goal, threshold)
+            cell.verdict = verdict_of([r.records for r in counted], goal, confidence, n_boot,
+                                      seed_for(seed, target, arm))
             for r in members:
                 cell.tokens = add_tokens(cell.tokens, run_tokens(r))
             report.cells.append(cell)
@@ -221,6 +234,7 @@ def build_report(
             relative=relative(scores[run.key], info.baseline, info.goal),
             windows=len(run.records), run_id=run.run_id, run_dir=run.run_dir, overrides=list(run.overrides),
             note=note, tokens=tokens,
+            verdict=verdict_of([run.records], info.goal, confidence, n_boot, seed_for(seed, run.key)),
         ))
         report.has_tokens = report.has_tokens or tokens is not None
     return report

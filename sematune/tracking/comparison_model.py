@@ -8,6 +8,7 @@ from typing import Any, Iterable, Optional
 from pydantic import BaseModel, Field
 
 from sematune.engine.records import WindowRecord
+from sematune.tracking.comparison_verdict import VerdictCell
 
 #: Override keys that never change what a job measures (placement, bookkeeping).
 IGNORED_KEYS = ("resume", "sweep_name", "tracking.", "hydra.", "host_root", "host.state_dir")
@@ -90,6 +91,7 @@ class Cell(BaseModel):
     ci_high: Optional[float] = None
     robustness: Robustness = Field(default_factory=Robustness)
     tokens: Optional[TokenTotals] = None
+    verdict: VerdictCell = Field(default_factory=VerdictCell)
 
 
 class TargetInfo(BaseModel):
@@ -125,6 +127,7 @@ class RunRow(BaseModel):
     overrides: list[str] = Field(default_factory=list)
     note: str = ""
     tokens: Optional[TokenTotals] = None
+    verdict: VerdictCell = Field(default_factory=VerdictCell)
 
 
 class Series(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any, Optional, Sequence
 
 from sematune.tracking.comparison_model import BestRun, SweepReport
 
-_PHASE_SHADE = {"baseline": "#dddddd", "stable": "#e3f2e3"}
+_PHASE_SHADE = {"baseline": "#dddddd", "confirm": "#fdebd3", "stable": "#e3f2e3"}
 
 
 def _pyplot() -> Any:
@@ -27,7 +27,7 @@ def safe_name(text: str) -> str:
 
 
 def _shade_phases(ax: Any, windows: Sequence[int], phases: Sequence[str]) -> None:
-    """Grey behind baseline windows, green behind the stable phase."""
+    """Grey behind baseline windows, orange behind the confirm phase, green behind the stable phase."""
     for w, phase in zip(windows, phases):
         colour = _PHASE_SHADE.get(phase)
         if colour:

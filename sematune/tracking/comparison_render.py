@@ -10,9 +10,12 @@ from typing import Any, Optional, Sequence
 
 from sematune.tracking.description import run_page
 from sematune.tracking.comparison_model import Cell, GeoMean, SweepReport, TokenTotals
+from sematune.tracking.comparison_verdict import VerdictCell
 
 DASH = "—"
 PROBLEM_HEADER = ["target", "tuner", "seed", "status", "why", "run"]
+VERDICT_HEADER = ["target", "tuner", "seed", "frozen", "stable windows", "default windows", "vs interleaved defaults",
+                  "run"]
 
 
 def fmt_num(value: Optional[float], digits: int = 4) -> str:
@@ -42,6 +45,26 @@ def fmt_cost(tokens: Optional[TokenTotals]) -> str:
     return DASH if tokens is None else f"${tokens.cost_usd:.4f}"
 
 
+def _gain(gain: Optional[float]) -> Optional[float]:
+    return None if gain is None else 1.0 + gain
+
+
+def fmt_verdict(v: VerdictCell) -> str:
+    """``+5.0% [+1.2%, +8.9%] significant`` (gain vs the interleaved defaults, CI, significance)."""
+    if v.gain is None:
+        return DASH
+    ci = fmt_ci(_gain(v.ci_low), _gain(v.ci_high))
+    return f"{fmt_pct(_gain(v.gain))} {ci}" + (" significant" if v.significant else "") + \
+        (f" ({v.frozen})" if v.frozen else "")
+
+
+def verdict_rows(report: SweepReport) -> list[list[str]]:
+    """One row per counted run: its own verdict."""
+    return [[r.target, r.arm, DASH if r.seed is None else str(r.seed), r.verdict.frozen or DASH,
+             str(r.verdict.n_stable), str(r.verdict.n_defaults), fmt_verdict(r.verdict), r.run_id or r.run_dir or ""]
+            for r in report.runs if r.counted]
+
+
 def fmt_runs(cell: Cell) -> str:
     text = f"{cell.counted}/{cell.expected}"
     extra = [f"{n} {what}" for n, what in ((cell.failed, "failed"), (cell.missing, "missing")) if n]
@@ -61,7 +84,9 @@ def table(report: SweepReport) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the comparison table (one row per target × arm, then geo-means)."""
     baseline = report.method.get("baseline_tuner", "fixed")
     pct = f"{report.method.get('threshold', 0.1):.0%}"
-    header = ["target", "tuner", "runs ok", "stable mean", f"vs {baseline}", "95% CI", f"tuning worse >{pct}", "spread"]
+    conf = f"{report.method.get('confidence', 0.95):.0%}"
+    header = ["target", "tuner", "runs ok", "stable mean", f"vs {baseline}", f"{conf} CI",
+              f"vs interleaved defaults ({conf} CI)", f"tuning worse >{pct}", "spread"]
     if report.has_tokens:
         header += ["tokens", "cost"]
     rows: list[list[str]] = []
@@ -70,13 +95,13 @@ def table(report: SweepReport) -> tuple[list[str], list[list[str]]]:
             worse, spread = fmt_robustness(cell)
             vs = "baseline" if cell.is_baseline and cell.relative is not None else fmt_pct(cell.relative)
             row = [info.target, cell.arm, fmt_runs(cell), fmt_num(cell.mean), vs, fmt_ci(cell.ci_low, cell.ci_high),
-                   worse, spread]
+                   fmt_verdict(cell.verdict), worse, spread]
             if report.has_tokens:
                 row += [fmt_tokens(cell.tokens), fmt_cost(cell.tokens)]
             rows.append(row)
     for geo in report.geomeans:
         row = ["geo-mean", geo.arm, _geo_cover(geo), DASH, fmt_pct(geo.relative), fmt_ci(geo.ci_low, geo.ci_high),
-               "", ""]
+               "", "", ""]
         if report.has_tokens:
             row += ["", ""]
         rows.append(row)
@@ -182,6 +207,10 @@ def to_markdown(report: SweepReport, images: Sequence[tuple[str, str]]) -> str:
     parts = [f"# {report.title}", "", f"Source: {report.source}" + (f" (MLflow parent run `{report.parent_run_id}`)"
                                                                      if report.parent_run_id else ""),
              "", f"Objectives: {objectives(report)}", "", _md_table(header, rows), ""]
+    verdicts = verdict_rows(report)
+    if verdicts:
+        parts += ["## Verdict per run (frozen stable windows vs the defaults interleaved in the same run)", "",
+                  _md_table(VERDICT_HEADER, verdicts), ""]
     problems = problem_runs(report)
     if problems:
         parts += ["## Runs not counted", "", _md_table(PROBLEM_HEADER, problems), ""]
@@ -236,6 +265,10 @@ def to_html(report: SweepReport, images: Sequence[tuple[str, str]], folder: Path
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(report.title)}</title>"
              f"<style>{_CSS}</style></head><body>", f"<h1>{esc(report.title)}</h1>",
              f"<p>Source: {src}</p>", f"<p>Objectives: {esc(objectives(report))}</p>", _html_table(header, rows)]
+    verdicts = verdict_rows(report)
+    if verdicts:
+        parts += ["<h2>Verdict per run (frozen stable windows vs the defaults interleaved in the same run)</h2>",
+                  _html_table(VERDICT_HEADER, verdicts)]
     problems = problem_runs(report)
     if problems:
         parts += ["<h2>Runs not counted</h2>", _html_table(PROBLEM_HEADER, problems)]

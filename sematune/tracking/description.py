@@ -50,10 +50,15 @@ def verdict_line(summary: Mapping[str, Any]) -> str:
     sig = "significant" if verdict.get("significant") else "not significant"
     counts = f"{verdict.get('n_stable', '?')} stable vs {verdict.get('n_defaults', '?')} default windows"
     head = "tuned configuration kept" if verdict.get("frozen") == "tuned" else "host defaults kept"
+    means = f"stable mean {fmt(verdict.get('stable_mean'))} vs interleaved defaults {fmt(verdict.get('defaults_mean'))}"
     line = (f"{head}: {verdict.get('metric', metric)} {pct(verdict.get('gain'))} vs defaults"
-            f"{ci} ({sig}; {counts})")
+            f"{ci} ({sig}; {means}; {counts})")
     if verdict.get("fallback"):
         line += f"; fallback: {verdict['fallback']}"
+    if verdict.get("reason"):
+        line += f" — {verdict['reason']}"
+    if verdict.get("noise_cv") is not None:
+        line += f"; A/A noise CV {verdict['noise_cv']:.1%}"
     return line
 
 

@@ -169,6 +169,16 @@ class MlflowTracker:
         for i in range(0, len(metrics), 1000):
             self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000], synchronous=not self.async_logging)
 
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        """Run-level metrics (step 0), e.g. the verdict's ``verdict.gain``."""
+        if self.run_id is None or not metrics:
+            return
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        batch = [Metric(k, float(v), stamp, 0) for k, v in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch, synchronous=not self.async_logging)
+
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if self.run_id is None:
             return

@@ -7,6 +7,7 @@ worker thread while the target prepares (MLflow's import and store set-up take s
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from pathlib import Path
@@ -93,7 +94,10 @@ class RunRecorder:
                                    plots=plots)
             scalars = {f"summary.{k}": v for k, v in self.summary.items() if not isinstance(v, dict)}
             verdict = self.summary.get("verdict") or {}
-            scalars.update({f"summary.verdict.{k}": v for k, v in verdict.items() if not isinstance(v, dict)})
+            scalars.update({f"verdict.{k}": v for k, v in verdict.items() if not isinstance(v, (dict, list))})
+            scalars["verdict.frozen_diff"] = json.dumps(self.summary.get("frozen_diff", {}), default=str)
+            self.tracker.log_metrics({f"verdict/{k}": float(v) for k, v in verdict.items()
+                                      if isinstance(v, (int, float))})
             self.tracker.set_tags({"status": outcome.status, NOTE_TAG: note, **scalars})
             for name in ARTIFACTS:
                 self.tracker.log_artifact(self.run_dir / name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sematune.engine import guards
+from sematune.engine.decision import config_diff
 from sematune.engine.scoring import Objective
 from sematune.engine.session import RunOutcome
 
@@ -14,21 +15,24 @@ def run_summary(outcome: RunOutcome, objective: Objective) -> dict[str, Any]:
     engine = outcome.engine
     records = engine.records if engine else []
     best = engine.best() if engine else None
+    best_tuning = engine.best_tuning() if engine else None
+    verdict = engine.verdict() if engine else None
     baseline = next((r for r in records if r.phase == "baseline" and r.objective is not None), None)
-    stable = [r.objective for r in records if r.phase == "stable" and r.status == "ok" and r.objective is not None
-              and getattr(r, "arm", None) != "defaults"]
     report = outcome.restore_report
     out: dict[str, Any] = {
         "status": outcome.status,
         "windows": len(records),
         "failed_windows": sum(r.status == "failed" for r in records),
         "idle_windows": sum(r.status == "idle" for r in records),
+        "contaminated_windows": sum(r.status == "contaminated" for r in records),
         "objective_metric": objective.metric,
         "goal": objective.goal,
         "baseline_objective": baseline.objective if baseline else None,
         "best_objective": best.objective if best else None,
         "best_window": best.window if best else None,
-        "stable_mean_objective": sum(stable) / len(stable) if stable else None,
+        "best_tuning_objective": best_tuning.objective if best_tuning else None,
+        "best_tuning_window": best_tuning.window if best_tuning else None,
+        "stable_mean_objective": verdict["stable_mean"] if verdict else None,
         "restore": "n/a" if report is None else ("PASS" if report.ok else "FAIL"),
     }
     if report is not None:
@@ -39,8 +43,11 @@ def run_summary(outcome: RunOutcome, objective: Objective) -> dict[str, Any]:
         out["aa_noise"] = guards.aa_noise(records)
     if engine and engine.frozen:
         out["best_configuration"] = engine.frozen
-        out["frozen_diff"] = {k: {"default": engine.defaults.get(k), "chosen": v}
-                              for k, v in engine.frozen.items() if engine.defaults.get(k) != v}
+        out["frozen_diff"] = config_diff(engine.frozen, engine.defaults)
     elif best is not None:
         out["best_configuration"] = best.applied
+        out["frozen_diff"] = {}
+    out["verdict"] = verdict
+    if engine and engine.decision is not None:
+        out["confirmation"] = engine.decision.candidates
     return out

@@ -14,13 +14,50 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from sematune._imports import optional_import
-from sematune.tuners._learning import check, is_int
+from sematune.tuners._learning import check, is_int, is_number
 
 #: Knob count above which the acquisition search gets the small budget (its cost grows with knobs).
 LARGE_SPACE = 16
 #: (challengers, local_search_iterations, local_search_max_steps) for small and large knob sets.
 SMALL_SPACE_BUDGET = (1000, 5, 20)
 LARGE_SPACE_BUDGET = (300, 3, 10)
+#: SMAC's (initial random configurations, random share after them) up to LARGE_SPACE knobs and above.
+SMAC_DESIGN = {"small": (5, 0.1), "large": (5, 0.7)}
+#: FLAML's, whatever the knob count (it has no random design of its own; see the mlos tuner).
+FLAML_DESIGN = (12, 0.5)
+
+
+@dataclass(frozen=True)
+class InitialDesign:
+    """Random configurations before the model takes over, and the share of random ones after.
+
+    ``None`` is filled in per optimiser: SMAC gets 5 and 0.1 up to :data:`LARGE_SPACE` knobs and a
+    random share of 0.7 above, because with ~50 windows a forest over many inert knobs settles
+    on a poor region; FLAML gets 12 and 0.5 on any knob set (measured on 8 and 54 knobs with
+    ``benchmarks/tuners_regret.py``, see docs/performance.md "Tuners").
+    """
+
+    n_initial: Optional[int] = None
+    random_probability: Optional[float] = None
+
+    @classmethod
+    def checked(cls, n_initial: Any, random_probability: Any,
+                keys: tuple[str, str] = ("n_initial", "random_probability")) -> "InitialDesign":
+        """Validated settings; errors name ``tuner.<keys[i]>`` (the tuner's own config keys)."""
+        check(keys[0], n_initial is None or (is_int(n_initial) and n_initial >= 0),
+              f"must be null or an integer >= 0, got {n_initial!r}")
+        check(keys[1], random_probability is None or (is_number(random_probability) and 0 <= random_probability <= 1),
+              f"must be null or a probability in [0, 1], got {random_probability!r}")
+        return cls(n_initial, None if random_probability is None else float(random_probability))
+
+    def for_space(self, knobs: int, n_trials: int, optimizer: str = "smac") -> "InitialDesign":
+        """This design with every ``None`` filled in for ``knobs`` knobs (at most ``n_trials`` points)."""
+        if optimizer == "flaml":
+            auto_init, auto_p = FLAML_DESIGN
+        else:
+            auto_init, auto_p = SMAC_DESIGN["large" if knobs > LARGE_SPACE else "small"]
+        n_initial = min(auto_init if self.n_initial is None else self.n_initial, n_trials)
+        return InitialDesign(n_initial, auto_p if self.random_probability is None else self.random_probability)
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,19 @@
 """Bayesian optimisation with SMAC3 (ask/tell, no target function).
 
 SMAC's hyperparameter-optimisation facade: a random forest surrogate on log-scaled costs,
-log expected improvement maximised by local + sorted random search, a small Sobol initial
-design and a share of interleaved random configurations. One window per configuration
+log expected improvement maximised by local + sorted random search, a Sobol initial design
+and a share of interleaved random configurations. One window per configuration
 (``max_config_calls=1``) and a model refit after every window (``retrain_after=1``), so each
 suggestion uses everything seen so far, while the forest and a bounded acquisition search
 (:mod:`sematune.tuners._smac`) keep it fast as the history grows (a Gaussian process took
 about 2 s per suggestion after 10 windows on a small VM).
 
-What SMAC is told: every observed window, as ``cost = -reward`` against the configuration the
-kernel really held (read back) — the baseline window first. A configuration measured twice
-(e.g. extra baseline windows) is told the mean of its costs. A failed window is told as
-``CRASHED`` with the worst cost seen so far (see :mod:`sematune.tuners._learning`).
+The initial design and the random share scale with the knob count when left ``null``
+(:class:`~sematune.tuners._smac.InitialDesign`): on large knob sets of which few matter, a
+forest fitted to a handful of points exploits inert knobs, and random search wins.
+
+What SMAC is told, and what it offers at the end, is the ask/tell base's
+(:mod:`sematune.tuners._asktell`); a failed window is told as ``CRASHED``.
 """
 
 from __future__ import annotations
@@ -24,17 +26,15 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from sematune._imports import optional_import
-from sematune.osparams.base import Value
-from sematune.targets.base import BenchmarkMetrics
-from sematune.tuners._configspace import build_configspace, from_configspace_values, to_configspace_values
-from sematune.tuners._learning import LearningTuner, check, derived_seed, is_int, is_number
-from sematune.tuners._smac import SmacBudget
-from sematune.tuners.base import Observation, TunerResponse
+from sematune.tuners._asktell import AskTellTuner
+from sematune.tuners._learning import derived_seed
+from sematune.tuners._smac import InitialDesign, SmacBudget
+from sematune.tuners.base import Observation
 
 log = logging.getLogger(__name__)
 
 
-class BayesianTuner(LearningTuner):
+class BayesianTuner(AskTellTuner):
     """SMAC3 ``HyperparameterOptimizationFacade`` driven window by window."""
 
     extra = "bayesian"
@@ -44,28 +44,24 @@ class BayesianTuner(LearningTuner):
         self,
         *,
         n_trials: int = 30,
-        n_initial: int = 5,
-        random_probability: float = 0.1,
+        n_initial: Optional[int] = None,
+        random_probability: Optional[float] = None,
         n_trees: int = 10,
         challengers: Optional[int] = None,
         local_search_iterations: Optional[int] = None,
         local_search_max_steps: Optional[int] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        check("n_trials", is_int(n_trials) and n_trials >= 1, f"must be an integer >= 1, got {n_trials!r}")
-        check("n_initial", is_int(n_initial) and n_initial >= 0, f"must be an integer >= 0, got {n_initial!r}")
-        check("random_probability", is_number(random_probability) and 0 <= random_probability <= 1,
-              f"must be a probability in [0, 1], got {random_probability!r}")
+        super().__init__(n_trials=n_trials, **kwargs)
+        design = InitialDesign.checked(n_initial, random_probability).for_space(len(self.space), n_trials)
         budget = SmacBudget(n_trees, challengers, local_search_iterations, local_search_max_steps).for_space(
             len(self.space))
-        self.settings = {"n_trials": n_trials, "n_initial": n_initial,
-                         "random_probability": float(random_probability), **budget.describe()}
+        self.settings = {"n_trials": n_trials, "n_initial": design.n_initial,
+                         "random_probability": design.random_probability, **budget.describe()}
         smac = optional_import("smac", "bayesian")
         self._rh = optional_import("smac.runhistory", "bayesian")
         self._cs_mod = optional_import("ConfigSpace", "bayesian")
         logging.getLogger("smac").setLevel(logging.WARNING)
-        self._cs = build_configspace(self.space, self.seed, "bayesian")
         self._outdir = tempfile.mkdtemp(prefix="sematune-smac-")
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._outdir, True)
         facade = smac.HyperparameterOptimizationFacade
@@ -81,9 +77,9 @@ class BayesianTuner(LearningTuner):
             scenario,
             model=budget.random_forest(self._cs, seed=scenario.seed, extra="bayesian"),
             acquisition_maximizer=budget.acquisition_maximizer(self._cs, seed=scenario.seed, extra="bayesian"),
-            initial_design=facade.get_initial_design(scenario, n_configs=n_initial, max_ratio=1.0,
+            initial_design=facade.get_initial_design(scenario, n_configs=design.n_initial, max_ratio=1.0,
                                                      additional_configs=[]),
-            random_design=facade.get_random_design(scenario, probability=float(random_probability)),
+            random_design=facade.get_random_design(scenario, probability=design.random_probability),
             intensifier=facade.get_intensifier(scenario, max_config_calls=1),
             config_selector=facade.get_config_selector(scenario, retrain_after=1),
             logging_level=False,
@@ -91,14 +87,8 @@ class BayesianTuner(LearningTuner):
         )
         self._pending: Any = None
         self._trial_seed: Optional[int] = None
-        self._exhausted = False
 
-    # -- learning ---------------------------------------------------------------------------
-    def _learn(self, observation: Observation) -> None:
-        values = to_configspace_values(self.space, observation.parameters, self._cs)
-        cost = self.mean_cost(values, observation)
-        if values is None or cost is None:
-            return
+    def _tell(self, values: dict[str, Any], cost: float, observation: Observation) -> None:
         config = self._cs_mod.Configuration(self._cs, values=values)
         pending, self._pending = self._pending, None
         if pending is not None and pending.config == config:
@@ -112,29 +102,15 @@ class BayesianTuner(LearningTuner):
                                     additional_info={"window": observation.window, "phase": observation.phase})
         self._smac.tell(info, value, save=False)
 
-    def suggest_parameters(
-        self,
-        metrics: Optional[BenchmarkMetrics],
-        current_params: Mapping[str, Value],
-        iteration: int,
-        best_reward: float = 0.0,
-        **kwargs: Any,
-    ) -> TunerResponse:
-        if not self._exhausted:
-            try:
-                info = self._smac.ask()
-            except StopIteration:
-                self._exhausted = True
-            else:
-                if self._trial_seed is None:
-                    self._trial_seed = info.seed
-                self._pending = info
-                return TunerResponse(parameters=from_configspace_values(self.space, info.config),
-                                     justification=f"SMAC: {info.config.origin or 'model'}")
-        return self.repeat_best("SMAC found no new configuration (search space exhausted)")
+    def _ask(self) -> tuple[Mapping[str, Any], str]:
+        info = self._smac.ask()  # StopIteration when SMAC has nothing new (a tiny, exhausted space)
+        if self._trial_seed is None:
+            self._trial_seed = info.seed
+        self._pending = info
+        return info.config, f"SMAC: {info.config.origin or 'model'}"
 
     def describe(self) -> dict[str, Any]:
-        return {**self.settings, "facade": "HyperparameterOptimizationFacade", "knobs": len(self.space)}
+        return {**super().describe(), "facade": "HyperparameterOptimizationFacade"}
 
     def close(self) -> None:
         super().close()

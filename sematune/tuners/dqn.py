@@ -17,23 +17,20 @@ present. The network's initialisation, exploration and replay sampling are all s
 
 from __future__ import annotations
 
-import random
 from collections import deque
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Optional
 
 from sematune._imports import optional_import
 from sematune.osparams.base import Value
-from sematune.targets.base import BenchmarkMetrics
-from sematune.tuners._explore import EpsilonGreedy
-from sematune.tuners._grid import ActionGrid
-from sematune.tuners._learning import LearningTuner, check, is_int, is_number
-from sematune.tuners.base import Observation, TunerResponse
+from sematune.tuners._gridtuner import GridTuner
+from sematune.tuners._learning import check, is_int, is_number
+from sematune.tuners.base import Observation
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
-class DQNTuner(LearningTuner):
+class DQNTuner(GridTuner):
     """ε-greedy DQN with experience replay and a target network."""
 
     extra = "dqn"
@@ -42,20 +39,14 @@ class DQNTuner(LearningTuner):
     def __init__(
         self,
         *,
-        grid_points: int = 5,
-        max_actions: int = 1000,
         horizon: int = 30,
         hidden: int = 64,
         learning_rate: float = 1e-3,
-        discount: float = 0.5,
         batch_size: int = 32,
         replay_size: int = 1000,
         train_steps: int = 8,
         learn_start: int = 4,
         target_sync: int = 20,
-        epsilon_start: float = 1.0,
-        epsilon_end: float = 0.05,
-        epsilon_decay: float = 0.9,
         device: str = "auto",
         threads: int = 1,
         **kwargs: Any,
@@ -67,24 +58,18 @@ class DQNTuner(LearningTuner):
                                 ("threads", threads, 1)):
             check(key, is_int(value) and value >= low, f"must be an integer >= {low}, got {value!r}")
         check("learning_rate", is_number(learning_rate) and learning_rate > 0, f"must be > 0, got {learning_rate!r}")
-        check("discount", is_number(discount) and 0 <= discount < 1, f"must be in [0, 1), got {discount!r}")
         check("device", device in DEVICES, f"must be one of {list(DEVICES)}, got {device!r}")
-        self.rng = random.Random(self.seed)
-        self.policy = EpsilonGreedy(epsilon_start, epsilon_end, epsilon_decay, self.rng)
-        self.grid = ActionGrid(self.space, grid_points, max_actions)
         torch = self.torch = optional_import("torch", "dqn")
         if device == "cuda" and not torch.cuda.is_available():
             check("device", False, "is cuda but torch sees no CUDA device (use auto or cpu)")
         self.device = torch.device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
         self.settings = {
-            "grid_points": self.grid.points, "actions": len(self.grid), "horizon": horizon, "hidden": hidden,
-            "learning_rate": float(learning_rate), "discount": float(discount), "batch_size": batch_size,
+            "horizon": horizon, "hidden": hidden, "learning_rate": float(learning_rate), "batch_size": batch_size,
             "replay_size": replay_size, "train_steps": train_steps, "learn_start": learn_start,
-            "target_sync": target_sync, **self.policy.describe(), "device": str(self.device), "threads": threads,
+            "target_sync": target_sync, "device": str(self.device), "threads": threads,
         }
         self.threads = threads
         self.horizon = horizon
-        self.gamma = float(discount)
         self.batch_size = batch_size
         self.train_steps = train_steps
         self.learn_start = learn_start
@@ -102,6 +87,7 @@ class DQNTuner(LearningTuner):
         self._last_scaled = 0.0
         self._iteration = 0
         self._gradient_steps = 0
+        self._state_now: list[float] = []
 
     def _mlp(self, inputs: int, hidden: int, outputs: int) -> Any:
         nn = self.torch.nn
@@ -142,25 +128,18 @@ class DQNTuner(LearningTuner):
             if self._gradient_steps % self.target_sync == 0:
                 self.target.load_state_dict(self.net.state_dict())
 
-    def suggest_parameters(
-        self,
-        metrics: Optional[BenchmarkMetrics],
-        current_params: Mapping[str, Value],
-        iteration: int,
-        best_reward: float = 0.0,
-        **kwargs: Any,
-    ) -> TunerResponse:
+    def action_values(self, current_params: Mapping[str, Value], iteration: int) -> list[float]:
+        """Train on the replay buffer, then the Q-network's values for the current state."""
         self._iteration = iteration
-        state = self._state(current_params, self._last_scaled, iteration - 1)
+        self._state_now = self._state(current_params, self._last_scaled, iteration - 1)
         with self._threads():
             self._train()
             with self.torch.no_grad():
-                values = self.net(self.torch.tensor([state], dtype=self.torch.float32, device=self.device))[0].tolist()
-        action, explored = self.policy.choose(values)
-        self._pending = (state, action)
-        why = "explore" if explored else f"greedy, Q={values[action]:+.4f}"
-        return TunerResponse(parameters=self.grid.proposal(action),
-                             justification=f"{self.grid.describe(action)} ({why}, ε={self.policy.epsilon:.3f})")
+                state = self.torch.tensor([self._state_now], dtype=self.torch.float32, device=self.device)
+                return self.net(state)[0].tolist()
+
+    def chose(self, action: int) -> None:
+        self._pending = (self._state_now, action)
 
     def _learn(self, observation: Observation) -> None:
         pending, self._pending = self._pending, None
@@ -173,6 +152,3 @@ class DQNTuner(LearningTuner):
         state, action = pending
         nxt = self._state(observation.parameters, self._last_scaled, self._iteration)
         self.replay.append((state, action, self._last_scaled, nxt))
-
-    def describe(self) -> dict[str, Any]:
-        return {**self.settings, "knobs": len(self.space)}

@@ -1,18 +1,22 @@
-"""MLOS: mlos-core's optimizers (SMAC by default, FLAML or random) behind ``OptimizerFactory``.
+"""MLOS: mlos-core's optimizers behind ``OptimizerFactory`` — FLAML by default, SMAC, or random.
 
-Every observed window is registered — the baseline, the optimizer's random-init points and
-any configuration it did not suggest — as ``score = -reward`` against the configuration the
-kernel really held (read back). A configuration measured twice is registered with the mean
-score; a failed window with the worst score seen (see :mod:`sematune.tuners._learning`).
+What MLOS brings over the ``bayesian`` tuner (plain SMAC3):
 
-``space_adapter: llamatune`` searches a random low-dimensional projection of the knob space
-(HeSBO, ``num_low_dims`` dimensions, values bucketised to ``max_unique_values_per_param``)
-— meant for large knob sets. Its approximate reverse mapping is always on, so that windows
-the optimizer did not suggest (the baseline, read-back values) can be registered too.
+* ``optimizer: flaml`` (default, mlos-core's own default optimizer): FLAML's cost-frugal
+  search (CFO), a randomised local search that starts from the best configuration seen and
+  moves all knobs at once along random directions, adapting its step size — no surrogate,
+  so nothing to mislead it when most knobs are inert. mlos-core warm-starts a fresh FLAML
+  search from every registered window for each suggestion.
+* ``space_adapter: llamatune``: the optimizer searches a ``num_low_dims``-dimensional random
+  projection of the knob space (HeSBO, values bucketised to ``max_unique_values_per_param``)
+  — meant for large knob sets. Its approximate reverse mapping is always on, so that windows
+  the optimizer did not suggest (the baseline, read-back values) can be registered too.
+* ``optimizer: smac``: mlos-core's SMAC wrapper; ``fast_model: true`` swaps its stock forest
+  and acquisition search for the lean ones of :mod:`sematune.tuners._smac` (same model,
+  bounded search), which keeps a suggestion well under a second on large knob sets.
 
-With the SMAC backend, ``fast_model: true`` swaps mlos-core's stock forest and acquisition
-search for the lean ones of :mod:`sematune.tuners._smac` (same model, bounded search), which
-keeps a suggestion well under a second on large knob sets; ``false`` keeps mlos-core's own.
+What is registered, and what it offers at the end, is the ask/tell base's
+(:mod:`sematune.tuners._asktell`): ``score = -reward`` for every window.
 """
 
 from __future__ import annotations
@@ -22,12 +26,10 @@ import warnings
 from typing import Any, Mapping, Optional
 
 from sematune._imports import optional_import
-from sematune.osparams.base import Value
-from sematune.targets.base import BenchmarkMetrics
-from sematune.tuners._configspace import build_configspace, from_configspace_values, to_configspace_values
-from sematune.tuners._learning import LearningTuner, check, derived_seed, is_int, is_number
-from sematune.tuners._smac import SmacBudget
-from sematune.tuners.base import Observation, TunerResponse
+from sematune.tuners._asktell import AskTellTuner
+from sematune.tuners._learning import check, derived_seed, is_int
+from sematune.tuners._smac import InitialDesign, SmacBudget
+from sematune.tuners.base import Observation
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ ADAPTERS = ("identity", "llamatune")
 _SCORE = "score"
 
 
-class MlosTuner(LearningTuner):
+class MlosTuner(AskTellTuner):
     """An mlos-core optimizer driven window by window (suggest → measure → register)."""
 
     extra = "mlos"
@@ -45,10 +47,10 @@ class MlosTuner(LearningTuner):
     def __init__(
         self,
         *,
-        optimizer: str = "smac",
+        optimizer: str = "flaml",
         n_trials: int = 30,
-        n_random_init: int = 5,
-        n_random_probability: float = 0.1,
+        n_random_init: Optional[int] = None,
+        n_random_probability: Optional[float] = None,
         space_adapter: Optional[str] = None,
         num_low_dims: int = 16,
         max_unique_values_per_param: Optional[int] = 10000,
@@ -57,18 +59,14 @@ class MlosTuner(LearningTuner):
         challengers: Optional[int] = None,
         local_search_iterations: Optional[int] = None,
         local_search_max_steps: Optional[int] = None,
+        seed: int = 0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(n_trials=n_trials, seed=seed, space_seed=derived_seed(seed), **kwargs)
         adapter = (space_adapter or "identity").lower() if isinstance(space_adapter, (str, type(None))) else None
         check("optimizer", isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS,
               f"must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
         check("space_adapter", adapter in ADAPTERS, f"must be null or one of {list(ADAPTERS)}, got {space_adapter!r}")
-        check("n_trials", is_int(n_trials) and n_trials >= 1, f"must be an integer >= 1, got {n_trials!r}")
-        check("n_random_init", is_int(n_random_init) and n_random_init >= 0,
-              f"must be an integer >= 0, got {n_random_init!r}")
-        check("n_random_probability", is_number(n_random_probability) and 0 <= n_random_probability <= 1,
-              f"must be a probability in [0, 1], got {n_random_probability!r}")
         check("fast_model", isinstance(fast_model, bool), f"must be true or false, got {fast_model!r}")
         if adapter == "llamatune":
             check("num_low_dims", is_int(num_low_dims) and 1 <= num_low_dims < len(self.space),
@@ -79,15 +77,17 @@ class MlosTuner(LearningTuner):
                                                           and max_unique_values_per_param >= 2),
                   f"must be null or an integer >= 2, got {max_unique_values_per_param!r}")
         searched = num_low_dims if adapter == "llamatune" else len(self.space)  # the optimizer's dimensions
+        design = InitialDesign.checked(n_random_init, n_random_probability, keys=("n_random_init", "n_random_probability"))
+        design = design.for_space(searched, n_trials, "flaml" if optimizer.lower() == "flaml" else "smac")
         budget = SmacBudget(n_trees, challengers, local_search_iterations, local_search_max_steps).for_space(searched)
         self.optimizer_name = optimizer.lower()
         self.adapter_name = adapter
-        self.settings: dict[str, Any] = {
-            "optimizer": self.optimizer_name, "space_adapter": adapter, "n_trials": n_trials,
-        }
+        self.settings = {"optimizer": self.optimizer_name, "space_adapter": adapter, "n_trials": n_trials}
+        self.settings.update(n_random_init=design.n_initial, n_random_probability=design.random_probability)
         if self.optimizer_name == "smac":
-            self.settings.update(n_random_init=n_random_init, n_random_probability=float(n_random_probability),
-                                 fast_model=fast_model, **(budget.describe() if fast_model else {}))
+            self.settings.update(fast_model=fast_model, **(budget.describe() if fast_model else {}))
+        elif self.optimizer_name == "flaml":  # SMAC has its own random design; FLAML gets the base's
+            self.interleave_random(design.n_initial, design.random_probability)
         if adapter == "llamatune":
             self.settings.update(num_low_dims=num_low_dims, max_unique_values_per_param=max_unique_values_per_param)
 
@@ -96,12 +96,11 @@ class MlosTuner(LearningTuner):
         self._pd = optional_import("pandas", "mlos")
         logging.getLogger("smac").setLevel(logging.WARNING)
         seed = derived_seed(self.seed)
-        self._cs = cs = build_configspace(self.space, seed, "mlos")
         kwargs_by_type: dict[str, dict[str, Any]] = {
             "smac": {
                 "seed": seed, "run_name": "sematune", "max_trials": n_trials + 1,
-                "n_random_init": min(n_random_init, n_trials), "max_ratio": 1.0,
-                "n_random_probability": float(n_random_probability),
+                "n_random_init": design.n_initial, "max_ratio": 1.0,
+                "n_random_probability": design.random_probability,
             },
             "flaml": {"seed": seed},
             "random": {},
@@ -111,7 +110,7 @@ class MlosTuner(LearningTuner):
             adapter_kwargs = {"num_low_dims": num_low_dims, "use_approximate_reverse_mapping": True,
                               "max_unique_values_per_param": max_unique_values_per_param}
         self._opt = optimizers.OptimizerFactory.create(
-            parameter_space=cs,
+            parameter_space=self._cs,
             optimization_targets=[_SCORE],
             optimizer_type=getattr(optimizers.OptimizerType, self.optimizer_name.upper()),
             optimizer_kwargs=kwargs_by_type[self.optimizer_name],
@@ -120,7 +119,6 @@ class MlosTuner(LearningTuner):
         )
         if self.optimizer_name == "smac" and fast_model:
             self._use_lean_smac(budget, seed)
-        self._exhausted = False
 
     def _use_lean_smac(self, budget: SmacBudget, seed: int) -> None:
         """Swap the SMAC facade's forest (public ``SMBO.update_model``) and acquisition search."""
@@ -132,12 +130,7 @@ class MlosTuner(LearningTuner):
         maximizer.acquisition_function = selector._acquisition_function
         selector._acquisition_maximizer = maximizer
 
-    # -- learning ---------------------------------------------------------------------------
-    def _learn(self, observation: Observation) -> None:
-        values = to_configspace_values(self.space, observation.parameters, self._cs)
-        cost = self.mean_cost(values, observation)
-        if values is None or cost is None:
-            return
+    def _tell(self, values: dict[str, Any], cost: float, observation: Observation) -> None:
         pd = self._pd
         config = pd.Series(values, dtype=object)
         with warnings.catch_warnings():  # both are expected here: repeats carry the mean score, and
@@ -145,27 +138,11 @@ class MlosTuner(LearningTuner):
             warnings.filterwarnings("ignore", message="(?s).*(already registered|not previously suggested)")
             self._opt.register(observations=self._data.Observation(config=config, score=pd.Series({_SCORE: cost})))
 
-    def suggest_parameters(
-        self,
-        metrics: Optional[BenchmarkMetrics],
-        current_params: Mapping[str, Value],
-        iteration: int,
-        best_reward: float = 0.0,
-        **kwargs: Any,
-    ) -> TunerResponse:
-        if not self._exhausted:
-            try:
-                suggestion = self._opt.suggest()
-            except StopIteration:
-                self._exhausted = True
-            else:
-                values = from_configspace_values(self.space, suggestion.config.to_dict())
-                return TunerResponse(parameters=values, justification=f"mlos-core {type(self._opt).__name__}"
-                                     + (f" via {self.adapter_name}" if self.adapter_name != "identity" else ""))
-        return self.repeat_best(f"mlos-core {self.optimizer_name} found no new configuration")
-
-    def describe(self) -> dict[str, Any]:
-        return {**self.settings, "knobs": len(self.space)}
+    def _ask(self) -> tuple[Mapping[str, Any], str]:
+        suggestion = self._opt.suggest()
+        why = f"mlos-core {type(self._opt).__name__}" + (
+            f" via {self.adapter_name}" if self.adapter_name != "identity" else "")
+        return suggestion.config.to_dict(), why
 
     def close(self) -> None:
         super().close()

@@ -16,43 +16,25 @@
 
 from __future__ import annotations
 
-import random
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 from sematune.osparams.base import Value
-from sematune.targets.base import BenchmarkMetrics
-from sematune.tuners._explore import EpsilonGreedy
-from sematune.tuners._grid import ActionGrid
-from sematune.tuners._learning import LearningTuner, check, is_number
-from sematune.tuners.base import Observation, TunerResponse
+from sematune.tuners._gridtuner import GridTuner
+from sematune.tuners._learning import check, is_number
+from sematune.tuners.base import Observation
 
 
-class QLearningTuner(LearningTuner):
+class QLearningTuner(GridTuner):
     """ε-greedy tabular Q-learning, one knob moved per window."""
 
     label = "qlearning"
 
-    def __init__(
-        self,
-        *,
-        grid_points: int = 5,
-        max_actions: int = 1000,
-        learning_rate: float = 0.5,
-        discount: float = 0.5,
-        epsilon_start: float = 1.0,
-        epsilon_end: float = 0.05,
-        epsilon_decay: float = 0.9,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, learning_rate: float = 0.5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         check("learning_rate", is_number(learning_rate) and 0 < learning_rate <= 1,
               f"must be in (0, 1], got {learning_rate!r}")
-        check("discount", is_number(discount) and 0 <= discount < 1, f"must be in [0, 1), got {discount!r}")
-        self.rng = random.Random(self.seed)
-        self.policy = EpsilonGreedy(epsilon_start, epsilon_end, epsilon_decay, self.rng)
-        self.grid = ActionGrid(self.space, grid_points, max_actions)
         self.alpha = float(learning_rate)
-        self.gamma = float(discount)
+        self.settings = {"learning_rate": self.alpha}
         #: v[k][j]: knob k's share of the value of a configuration with knob k at grid value j.
         self.v = [[0.0] * len(g) for g in self.grid.values]
 
@@ -65,19 +47,8 @@ class QLearningTuner(LearningTuner):
         here = self.value(state)
         return [here - self.v[k][state[k]] + self.v[k][j] for k, j in self.grid.actions]
 
-    def suggest_parameters(
-        self,
-        metrics: Optional[BenchmarkMetrics],
-        current_params: Mapping[str, Value],
-        iteration: int,
-        best_reward: float = 0.0,
-        **kwargs: Any,
-    ) -> TunerResponse:
-        values = self.q_values(self.grid.position(current_params))
-        action, explored = self.policy.choose(values)
-        why = "explore" if explored else f"greedy, Q={values[action]:+.4f}"
-        return TunerResponse(parameters=self.grid.proposal(action),
-                             justification=f"{self.grid.describe(action)} ({why}, ε={self.policy.epsilon:.3f})")
+    def action_values(self, current_params: Mapping[str, Value], iteration: int) -> list[float]:
+        return self.q_values(self.grid.position(current_params))
 
     def _learn(self, observation: Observation) -> None:
         reward = self.effective_reward(observation)
@@ -88,9 +59,3 @@ class QLearningTuner(LearningTuner):
         step = self.alpha * delta / len(state)
         for k, i in enumerate(state):
             self.v[k][i] += step
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "grid_points": self.grid.points, "actions": len(self.grid), "learning_rate": self.alpha,
-            "discount": self.gamma, **self.policy.describe(), "knobs": len(self.space),
-        }

@@ -17,6 +17,7 @@ from typing import Iterator
 import pytest
 
 from sematune.tracking.description import TRAINING_VIEW, run_page, verdict_line
+from tests.conftest import requires
 from tests.tracking.servers import mlflow_server
 from tests.tracking.test_sweep import QUICK, client_for, sweep_runs
 
@@ -31,7 +32,7 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
-    webdriver = pytest.importorskip("selenium.webdriver")
+    webdriver = requires("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):

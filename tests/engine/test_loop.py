@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sematune.components import build_components
-from sematune.engine.loop import Engine, LoopSettings
+from sematune.engine.loop import Engine, LoopSettings, auto_foreign_cpu_limit
 from sematune.engine.records import HistoryWriter, read_history
 from sematune.engine.scoring import Constraint, Objective, score
 from sematune.engine.session import RunSession
@@ -33,16 +34,25 @@ def engine_for(c, tmp_path: Path, **loop: Any) -> Engine:
                   history=HistoryWriter(tmp_path / "history.jsonl"))
 
 
-def test_phases_and_window_numbers(compose, sandbox: Path, tmp_path: Path) -> None:
+def test_phases_arms_and_window_numbers(compose, sandbox: Path, tmp_path: Path) -> None:
     c = components(compose, sandbox, "tuner=random", "loop.baseline_every=2")
-    records = engine_for(c, tmp_path, baseline_every=2).run()
+    settings = dict(baseline_every=2, confirm_candidates=2, confirm_repeats=2, stable_windows=4,
+                    stable_defaults_every=2)
+    records = engine_for(c, tmp_path, **settings).run()
     assert [r.phase for r in records] == ["baseline", "tuning", "tuning", "baseline", "tuning", "tuning",
-                                          "stable", "stable"]
-    assert [r.window for r in records] == list(range(8))
-    assert records[0].applied == records[3].applied  # interleaved baselines run at host defaults
-    assert records[6].applied == records[7].applied
+                                          *["confirm"] * 6, *["stable"] * 4]
+    assert [r.arm for r in records] == [None] * 6 + ["defaults", "candidate-1", "candidate-2"] * 2 + [
+        "frozen", "defaults"] * 2
+    n = LoopSettings(tuning_windows=4, settle_seconds=0, **settings).planned_windows()
+    assert [r.window for r in records] == list(range(n)) == list(range(16))
+    defaults = records[0].applied
+    assert records[3].applied == defaults  # interleaved baselines run at host defaults
+    assert all(r.applied == defaults for r in records if r.arm == "defaults")
+    assert records[6 + 1].applied == records[9 + 1].applied != defaults  # a candidate, measured twice
+    assert records[12].applied == records[14].applied
     assert all(r.status == "ok" and r.reward == r.objective for r in records)
-    assert [r.window for r in read_history(tmp_path / "history.jsonl")] == list(range(8))
+    assert [r.window for r in read_history(tmp_path / "history.jsonl")] == list(range(16))
+    assert [o.window for o in c.tuner.history] == list(range(6))  # tuners learn from baseline and tuning only
 
 
 class ScriptedTuner:
@@ -145,18 +155,13 @@ def test_best_prefers_feasible_windows(compose, sandbox: Path, tmp_path: Path) -
     assert all(r.constraint_violation is not None for r in records)
 
 
-def test_stable_phase_freezes_the_best_window(compose, sandbox: Path, tmp_path: Path) -> None:
-    c = components(compose, sandbox, "tuner=random")
-    engine = engine_for(c, tmp_path, tuning_windows=6, stable_windows=3)
-    records = engine.run()
-    best = max((r for r in records if r.phase != "stable"), key=lambda r: r.reward)
-    assert all(r.applied == best.applied for r in records if r.phase == "stable")
-
-
-def test_fixed_tuner_freezes_its_values(compose, sandbox: Path, tmp_path: Path) -> None:
+def test_fixed_tuner_confirms_its_values_against_the_defaults(compose, sandbox: Path, tmp_path: Path) -> None:
     c = components(compose, sandbox, "tuner=fixed", "+tuner.parameters={vm_dirty_ratio: 15}")
-    records = engine_for(c, tmp_path).run()
-    assert all(r.applied["vm_dirty_ratio"] == 15 for r in records if r.phase != "baseline")
+    engine = engine_for(c, tmp_path, confirm_repeats=2)
+    records = engine.run()
+    assert all(r.applied["vm_dirty_ratio"] == 15 for r in records if r.phase == "tuning" or r.arm == "candidate-1")
+    assert [r.arm for r in records if r.phase == "confirm"] == ["defaults", "candidate-1"] * 2
+    assert engine.decision.candidates[0]["source"] == "tuner's best_parameters()"
 
 
 def test_session_history_matches_mlflow_window_by_window(compose, sandbox: Path, tmp_path: Path) -> None:
@@ -180,11 +185,25 @@ def test_session_history_matches_mlflow_window_by_window(compose, sandbox: Path,
     objective = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "objective")}
     phases = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "phase")}
     knob = {m.step: m.value for m in client.get_metric_history(tracker.run_id, "knob/vm_dirty_ratio")}
-    assert len(history) == 1 + c.settings.loop.tuning_windows + c.settings.loop.stable_windows
+    assert len(history) == c.settings.loop.planned_windows() == 1 + 30 + 7 * 3 + 20
     for r in history:
         assert objective[r.window] == pytest.approx(r.objective)
-        assert phases[r.window] == {"baseline": 0, "tuning": 1, "stable": 2}[r.phase]
+        assert phases[r.window] == {"baseline": 0, "tuning": 1, "stable": 2, "confirm": 3}[r.phase]
         assert knob[r.window] == r.applied["vm_dirty_ratio"]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    verdict = summary["verdict"]
+    assert verdict["n_stable"] == 14 and verdict["n_defaults"] == 6 and verdict["frozen"] in ("tuned", "defaults")
+    assert verdict["ci_low"] <= verdict["gain"] <= verdict["ci_high"] and verdict["noise_cv"] > 0
+    assert summary["best_tuning_window"] in {r.window for r in history if r.phase == "tuning"}
+    frozen_diff = {k: {"default": v, "chosen": session.engine.frozen[k]} for k, v in session.engine.defaults.items()
+                   if session.engine.frozen[k] != v}
+    assert summary["frozen_diff"] == frozen_diff and (verdict["frozen"] == "tuned") == bool(frozen_diff)
+    assert run.data.metrics["verdict/gain"] == pytest.approx(verdict["gain"])
+    assert run.data.metrics["verdict/ci_low"] == pytest.approx(verdict["ci_low"])
+    assert run.data.metrics["verdict/noise_cv"] == pytest.approx(verdict["noise_cv"])
+    assert run.data.tags["verdict.frozen"] == verdict["frozen"] and run.data.tags["verdict.reason"] == verdict["reason"]
+    assert json.loads(run.data.tags["verdict.frozen_diff"]) == json.loads(json.dumps(frozen_diff))
+    assert run.data.tags["summary.best_tuning_window"] == str(summary["best_tuning_window"])
     artifacts = {a.path for a in client.list_artifacts(tracker.run_id)}
     assert {"history.jsonl", "windows.csv", "config_resolved.yaml", "restoration_report.json",
             "host_state_before.json", "host_state_after.json", "objective_per_window.png"} <= artifacts
@@ -218,3 +237,60 @@ def test_contaminated_windows_are_remeasured_bounded(compose, sandbox: Path, tmp
     assert first.status == status and first.attempts == attempts
     if status == "contaminated":
         assert "other processes used" in first.error and first.objective is not None
+    # every attempt keeps its raw output: windows/0000, windows/0000.2, …
+    kept = sorted(p.name for p in (tmp_path / "target" / "windows").iterdir() if p.name.startswith("0000"))
+    assert kept == ["0000"] + [f"0000.{k}" for k in range(2, attempts + 1)]
+    assert all((tmp_path / "target" / "windows" / name / "synthetic.json").is_file() for name in kept)
+
+
+def test_foreign_cpu_limit_is_on_by_default_and_sized_for_the_host(compose, sandbox: Path, tmp_path: Path) -> None:
+    c = components(compose, sandbox, "tuner=random")
+    assert c.settings.loop.foreign_cpu_limit == "auto"
+    engine = engine_for(c, tmp_path)
+    cpus = len(os.sched_getaffinity(0))
+    assert engine.foreign_cpu_limit == auto_foreign_cpu_limit(cpus) == max(1 / cpus, 0.25)
+    assert engine_for(c, tmp_path, foreign_cpu_limit=None).foreign_cpu_limit is None
+
+
+@pytest.fixture
+def busy_neighbours():
+    """Two detached busy loops (not in the engine's process tree: foreign CPU), killed afterwards."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    script = ("import os, time\n"
+              "if os.fork(): os._exit(0)\n"
+              "os.setsid(); print(os.getpid(), flush=True)\n"
+              "null = os.open(os.devnull, os.O_RDWR); os.dup2(null, 1); os.dup2(null, 2)\n"
+              "end = time.monotonic() + 120\n"
+              "while time.monotonic() < end: pass\n")
+    procs = [psutil.Process(int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                                 check=True).stdout.split()[0])) for _ in range(2)]
+    yield procs
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+
+
+@pytest.mark.parametrize("limit, status, attempts", [(0.5, "contaminated", 3), (None, "ok", 1)])
+def test_real_foreign_load_triggers_the_remeasure_path(compose, sandbox: Path, tmp_path: Path, busy_neighbours,
+                                                       limit, status: str, attempts: int) -> None:
+    """The real CPU probe sees two busy processes outside the run's tree (≥ 50% of this host's CPUs)."""
+    from sematune.targets.probes import ProcessCpuProbe
+
+    c = build_components(compose(f"host_root={sandbox}", "target=synthetic", "target.window_time_scale=1",
+                                 "probes=false", "tuner=random", "tracking.enabled=false"))
+    engine = engine_for(c, tmp_path, tuning_windows=1, stable_windows=0, foreign_cpu_limit=limit, max_remeasure=2,
+                        window_seconds=1.0)
+    engine.probes = [ProcessCpuProbe()]
+    before = sum(p.cpu_times().user + p.cpu_times().system for p in busy_neighbours)
+    first = engine.run()[0]
+    used = sum(p.cpu_times().user + p.cpu_times().system for p in busy_neighbours) - before
+    assert used >= 0.5 * attempts  # the neighbours really ran during the measurements
+    assert first.status == status and first.attempts == attempts, first.error
+    assert first.metrics.system["foreign_cpu_s"] >= 0.5  # this attempt's share of the neighbours' CPU
+    assert ("other processes used" in (first.error or "")) == (status == "contaminated")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -21,6 +23,7 @@ from sematune.osparams import (
     SysfsChoice,
     SysfsValue,
 )
+from tests.conftest import missing
 
 
 def put(root: Path, host_path: str, text: str) -> Path:
@@ -202,23 +205,6 @@ def test_space_apply_writes_only_changes_and_reads_back(tree: Path) -> None:
         ParameterSpace([space["vm_swappiness"], space["vm_swappiness"]])
 
 
-def test_write_errors_are_recorded_not_raised(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import errno
-
-    host = Host(tree)
-    bad = Sysctl("vm_swappiness", host=host, key="vm.swappiness", low=0, high=100)
-    good = Sysctl("vm_dirty_ratio", host=host, key="vm.dirty_ratio", low=1, high=80)
-
-    def einval(value: object) -> None:
-        raise OSError(errno.EINVAL, "Invalid argument")
-
-    monkeypatch.setattr(bad, "write", einval)
-    result = ParameterSpace([bad, good]).apply({"vm_swappiness": 5, "vm_dirty_ratio": 30})
-    assert "Invalid argument" in result.write_errors["vm_swappiness"]
-    assert result.written == ["vm_dirty_ratio"]
-    assert result.applied == {"vm_swappiness": 60, "vm_dirty_ratio": 30}
-
-
 def test_allow_list_refuses_escapes(tmp_path: Path) -> None:
     root = tmp_path / "host"
     outside = tmp_path / "outside.txt"
@@ -256,3 +242,92 @@ def test_writes_use_no_shell(tree: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(os, "system", forbidden)
     Sysctl("vm_swappiness", host=Host(tree), key="vm.swappiness", low=0, high=100).write(7)
     assert text(tree, "/proc/sys/vm/swappiness") == "7"
+
+
+# -- the real host (root, the host lock; every file journaled and restored byte for byte) ------------------
+@pytest.fixture
+def real_host(tmp_path: Path):
+    """The real host under the one host lock (waits for another engineer's / run's lock)."""
+    from sematune.engine.lock import HostLock, lock_dir_for
+
+    lock = HostLock(lock_dir_for(True, tmp_path / "state"))
+    lock.acquire(timeout_s=600)
+    try:
+        yield Host("/")
+    finally:
+        lock.release()
+
+
+def real_space(compose, host: Host, knobs: str) -> ParameterSpace:
+    from sematune.components import build_space
+
+    space = build_space(compose(f"osparam=[{knobs}]", "host_root=/"), host, skip_unavailable=True)
+    for name in knobs.split(","):
+        if name not in space:
+            missing(f"this host has no {name}")
+    return space
+
+
+def journaled_bytes(host: Host, space: ParameterSpace) -> dict[str, bytes]:
+    return {path: host.read_bytes(path) for path, _ in space.journal_files() if host.exists(path)}
+
+
+@contextmanager
+def journaled(host: Host, space: ParameterSpace, state: Path) -> Iterator[dict[str, bytes]]:
+    """Capture ``space`` like a run does; on exit restore it and check the report and every byte."""
+    from sematune.engine.journal import HostJournal
+
+    before = journaled_bytes(host, space)
+    journal = HostJournal(state, host)
+    journal.capture(space)
+    try:
+        yield before
+    finally:
+        report = journal.restore()
+    assert report["verify_status"] == "PASS" and report["restore_status"] == "PASS", report
+    assert journaled_bytes(host, space) == before
+
+
+@pytest.mark.host_mutation
+def test_real_io_scheduler_switch_is_restored_with_its_tunables(real_host: Host, compose, tmp_path: Path) -> None:
+    space = real_space(compose, real_host, "blk_scheduler")
+    knob = space["blk_scheduler"]
+    with journaled(real_host, space, tmp_path / "state") as before:
+        default = knob.read()
+        assert any("/iosched/" in path for path in before) == (default != "none")  # its tunables are journaled
+        other = next(c for c in ("kyber", "none", "mq-deadline", "bfq") if c in knob.domain.choices and c != default)
+        result = space.apply({"blk_scheduler": other})
+        assert result.write_errors == {} and result.applied == {"blk_scheduler": other}
+        for device in knob.devices():
+            assert f"[{other}]" in real_host.read_text(f"/sys/block/{device}/queue/scheduler")
+        assert journaled_bytes(real_host, space) != before
+
+
+@pytest.mark.host_mutation
+def test_real_nr_requests_is_capped_without_a_scheduler_and_restored(real_host: Host, compose,
+                                                                      tmp_path: Path) -> None:
+    """Without an I/O scheduler the hardware queue depth caps nr_requests: the kernel's own EINVAL is
+    recorded (not raised), and the restore puts both back although their order matters."""
+    space = real_space(compose, real_host, "blk_scheduler,blk_nr_requests")
+    device = space["blk_nr_requests"].devices()[0]
+    depth = int(real_host.read_text(f"/sys/block/{device}/mq/0/nr_tags"))
+    wanted = depth * 2
+    if not space["blk_nr_requests"].domain.contains(wanted):
+        missing(f"{device}'s hardware queue depth {depth} leaves no capped value in the knob's domain")
+    with journaled(real_host, space, tmp_path / "state"):
+        result = space.apply({"blk_scheduler": "none", "blk_nr_requests": wanted})
+        assert "Invalid argument" in result.write_errors["blk_nr_requests"]
+        assert result.applied == {"blk_scheduler": "none", "blk_nr_requests": depth}
+        assert "blk_nr_requests" not in result.written
+
+
+@pytest.mark.host_mutation
+def test_real_cpuidle_governor_switch_is_restored(real_host: Host, compose, tmp_path: Path) -> None:
+    space = real_space(compose, real_host, "cpuidle_governor")
+    knob = space["cpuidle_governor"]
+    with journaled(real_host, space, tmp_path / "state") as before:
+        default = knob.read()
+        other = next(c for c in knob.domain.choices if c != default)
+        assert space.apply({"cpuidle_governor": other}).write_errors == {}
+        assert real_host.read_text("/sys/devices/system/cpu/cpuidle/current_governor").strip() == other
+        assert journaled_bytes(real_host, space) != before

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from sematune.engine.records import read_history
 from sematune.errors import ConfigError, TargetError
 from sematune.targets.pgbench import LATENCY_FILE, PgbenchTarget, metrics_from_output, pgbench_command
+from sematune.targets.postgres import find_install
 from sematune.targets.postgres.pgbench_output import log_files, parse_summary, read_transaction_log
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -163,18 +166,32 @@ def test_two_real_windows_through_the_cli(cli, sandbox: Path, pg_cache_dir: Path
     assert ("select-only" in cmd) == (preset == "pgbench_select")
 
 
-SYSTEM_PG = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+@pytest.fixture
+def own_postgres_install() -> Iterator[Path]:
+    """A PostgreSQL installation of one's own (as ``make install`` or a distribution would leave it):
+    a copy of the embedded wheel's tree (and the shared libraries its RPATH names, ``$ORIGIN/../../..``)
+    in a directory the demoted server account can read."""
+    from sematune.targets.postgres._install import _embedded_bin_dir
+
+    package = _embedded_bin_dir().parents[1]
+    root = Path(tempfile.mkdtemp(prefix="sematune-own-pg-"))
+    root.chmod(0o755)
+    shutil.copytree(package / "pginstall", root / "postgres" / "pginstall", symlinks=True)
+    shutil.copytree(package.parent / f"{package.name}.libs", root / f"{package.name}.libs", symlinks=True)
+    yield root / "postgres" / "pginstall" / "bin"
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.benchmark_smoke
-@pytest.mark.skipif(not SYSTEM_PG, reason="no system PostgreSQL server (apt-get install postgresql)")
-def test_system_postgres_through_pg_bin_dir(cli, sandbox: Path, pg_cache_dir: Path) -> None:
-    bin_dir = SYSTEM_PG[-1].parent
+def test_own_postgres_through_pg_bin_dir(cli, sandbox: Path, pg_cache_dir: Path, own_postgres_install: Path) -> None:
+    """``SEMATUNE_PG_BIN_DIR`` selects another installation: its own cluster/template cache, not the wheel's."""
+    bin_dir = own_postgres_install
     result = cli("target=pgbench_select", "tuner=fixed", "osparam=[vm_swappiness]", f"host_root={sandbox}",
                  "loop.tuning_windows=1", "loop.stable_windows=0", "loop.window_seconds=1", "loop.settle_seconds=0",
                  "tracking.enabled=false", "target.scale=1", f"target.cache_dir={pg_cache_dir}",
                  env={"SEMATUNE_PG_BIN_DIR": str(bin_dir)}, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert [r.status for r in read_history(next((cli.cwd / "outputs").glob("**/history.jsonl")))] == ["ok", "ok"]
-    version = bin_dir.parent.name
-    assert any(p.name.startswith(f"pg{version}.") for p in pg_cache_dir.iterdir())
+    install = find_install(bin_dir)
+    assert not install.embedded and install.key != find_install().key
+    assert (pg_cache_dir / install.key).is_dir(), sorted(p.name for p in pg_cache_dir.iterdir())

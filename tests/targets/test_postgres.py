@@ -25,7 +25,7 @@ from sematune.targets.postgres._install import staged_for, usable_by
 from sematune.targets.postgres._target import CACHE_ENV
 from sematune.targets.tpcc import TpccTarget
 
-root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (demotion)")
+root_only = pytest.mark.requires(root=True, reason="needs root (demotion)")
 
 
 def _gone(pids: list[int], timeout_s: float = 15.0) -> bool:

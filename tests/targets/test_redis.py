@@ -17,13 +17,13 @@ from hydra.utils import instantiate
 
 from sematune.errors import ConfigError, TargetError
 from sematune.targets.redis import RedisTarget, combine, parse_redis_csv
+from tests.conftest import missing
+from tests.engine.test_journal import snapshot
 from tests.targets.test_sysbench import run_two_windows
 
 FIXTURES = Path(__file__).parent / "fixtures"
-needs_redis = pytest.mark.skipif(
-    shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None,
-    reason="apt-get install redis-server redis-tools",
-)
+needs_redis = pytest.mark.requires(binary=("redis-server", "redis-benchmark"),
+                                   reason="apt-get install redis-server redis-tools")
 
 
 def parsed(name: str, tmp_path: Path):
@@ -128,18 +128,19 @@ def test_missing_binaries_name_the_packages(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(TargetError, match="apt-get install redis-server"):
         target.pre_execute()
     server = shutil.which("redis-server", path="/usr/bin:/usr/local/bin")
-    if server:
-        (tmp_path / "redis-server").symlink_to(server)
-        with pytest.raises(TargetError, match="apt-get install redis-tools"):
-            target.pre_execute()
+    if server is None:
+        missing("redis-server (apt-get install redis-server)")
+    (tmp_path / "redis-server").symlink_to(server)
+    with pytest.raises(TargetError, match="apt-get install redis-tools"):
+        target.pre_execute()
 
 
-@pytest.mark.parametrize("name", ["redis", "redis_latency"])
-def test_shipped_configs_instantiate(compose, name: str) -> None:
+@pytest.mark.parametrize(("name", "clients", "objective"), [
+    ("redis", 50, ("throughput", "maximize")), ("redis_latency", 1, ("latency_avg", "minimize"))])
+def test_shipped_configs_instantiate(compose, name: str, clients: int, objective: tuple[str, str]) -> None:
     target = instantiate(compose(f"target={name}").target, _convert_="all")
     assert isinstance(target, RedisTarget)
-    if name == "redis_latency":
-        assert target.clients == 1 and target.default_objective == ("latency_avg", "minimize")
+    assert target.clients == clients and target.default_objective == objective
 
 
 # -- real server ------------------------------------------------------------------------------------
@@ -187,38 +188,44 @@ def test_two_real_windows(cli, sandbox: Path, name: str) -> None:
     assert gone(server["pid"])
 
 
-def _start_cli(tmp_path: Path, sandbox: Path, state_dir: Path, *extra: str) -> subprocess.Popen:
+def _start_cli(tmp_path: Path, sandbox: Path, state_dir: Path, window_s: float = 20,
+               tuning_windows: int = 1) -> subprocess.Popen:
     work = tmp_path / "work"
     work.mkdir()
     args = [sys.executable, "-m", "sematune", "target=redis", "tuner=random", f"host_root={sandbox}",
-            "experiment=quick", "loop.window_seconds=30", "loop.tuning_windows=1", "loop.stable_windows=0",
-            "tracking.enabled=false", *extra]
+            "experiment=quick", f"loop.window_seconds={window_s}", f"loop.tuning_windows={tuning_windows}",
+            "loop.stable_windows=0", "tracking.enabled=false"]
     env = {**os.environ, "SEMATUNE_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(args, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for_window(tmp_path: Path, proc: subprocess.Popen) -> int:
-    """Wait until the first 30 s window is running; return the server's pid."""
-    deadline = time.monotonic() + 60
+def _benchmarks(proc: subprocess.Popen) -> list[psutil.Process]:
+    return [p for p in psutil.Process(proc.pid).children(recursive=True) if "redis-benchmark" in p.name()]
+
+
+def _wait_for_window(tmp_path: Path, proc: subprocess.Popen, window: int = 0) -> int:
+    """Poll until ``window`` is running (its directory exists and redis-benchmark runs); return the server's pid."""
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read()
-        windows = list(tmp_path.glob("work/outputs/**/target/windows/0000"))
+        windows = list(tmp_path.glob(f"work/outputs/**/target/windows/{window:04d}"))
         servers = list(tmp_path.glob("work/outputs/**/redis/server.json"))
-        if windows and servers:
-            time.sleep(1.0)
+        if windows and servers and _benchmarks(proc):
             return int(json.loads(servers[0].read_text())["pid"])
-        time.sleep(0.2)
-    raise AssertionError("the first window never started")
+        time.sleep(0.05)
+    raise AssertionError(f"window {window} never started")
 
 
 @needs_redis
 @pytest.mark.benchmark_smoke
 def test_sigterm_mid_window_stops_the_server(tmp_path: Path, sandbox: Path, state_dir: Path) -> None:
-    proc = _start_cli(tmp_path, sandbox, state_dir)
+    """SIGTERM in the first tuning window (knobs written): server and benchmark stop, every byte is back."""
+    before = snapshot(sandbox)
+    proc = _start_cli(tmp_path, sandbox, state_dir, window_s=4, tuning_windows=2)
     try:
-        pid = _wait_for_window(tmp_path, proc)
-        bench = [p for p in psutil.Process(proc.pid).children(recursive=True) if "redis-benchmark" in p.name()]
-        assert bench, "the benchmark should be running mid-window"
+        pid = _wait_for_window(tmp_path, proc, window=1)
+        bench = _benchmarks(proc)
+        assert snapshot(sandbox) != before, "window 1 should run on tuned knobs"
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -228,6 +235,7 @@ def test_sigterm_mid_window_stops_the_server(tmp_path: Path, sandbox: Path, stat
     assert "SIGTERM" in out and "host restore PASS" in out, out[-2000:]
     assert gone(pid), "redis-server survived SIGTERM"
     assert all(gone(b.pid) for b in bench), "redis-benchmark survived SIGTERM"
+    assert snapshot(sandbox) == before
 
 
 @needs_redis

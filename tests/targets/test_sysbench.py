@@ -16,7 +16,7 @@ from sematune.targets.sysbench import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
-needs_sysbench = pytest.mark.skipif(shutil.which("sysbench") is None, reason="apt-get install sysbench")
+needs_sysbench = pytest.mark.requires(binary="sysbench", reason="apt-get install sysbench")
 
 
 def fixture(name: str) -> str:

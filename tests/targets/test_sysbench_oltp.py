@@ -12,7 +12,7 @@ from sematune.errors import ConfigError, TargetError
 from sematune.targets.sysbench_oltp import SysbenchOltpTarget, histogram_percentiles
 
 FIXTURES = Path(__file__).parent / "fixtures"
-needs_sysbench = pytest.mark.skipif(shutil.which("sysbench") is None, reason="apt-get install sysbench")
+needs_sysbench = pytest.mark.requires(binary="sysbench", reason="apt-get install sysbench")
 
 
 def parsed(name: str, tmp_path: Path, **kwargs):
@@ -70,9 +70,8 @@ def test_command_line_before_the_server_starts() -> None:
     assert not any(a.startswith("--pgsql-port") for a in argv)  # no server yet
     assert target.template_name() == "st_tpl_sysbench_t2_n5000_v1"
     assert target.command(0, "prepare")[-1] == "prepare"
-    if shutil.which("taskset"):
-        pinned = SysbenchOltpTarget(pin_to_cores=[0]).command(1)
-        assert Path(pinned[0]).name == "taskset" and pinned[1:4] == ["-c", "0", "sysbench"]
+    pinned = SysbenchOltpTarget(pin_to_cores=[0]).command(1)  # taskset: util-linux, always installed
+    assert Path(pinned[0]).name == "taskset" and pinned[1:4] == ["-c", "0", "sysbench"]
 
 
 def test_bad_config_names_the_key() -> None:

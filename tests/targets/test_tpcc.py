@@ -212,9 +212,20 @@ def _our_postgres(pg_cache_dir: Path) -> list[int]:
     return pids
 
 
+def _kill_backends(target: TpccTarget) -> int:
+    with target.cluster.connect() as conn:  # type: ignore[union-attr]
+        return conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                            (target.dbname,)).fetchone()[0]
+
+
 @pytest.mark.benchmark_smoke
-def test_consistency_holds_after_a_run(pg_cache_dir: Path, tmp_path: Path) -> None:
-    target = TpccTarget(warehouses=1, clients=4, cache_dir=str(pg_cache_dir), warmup_s=0,
+@pytest.mark.parametrize(("driver", "kill"), [("psycopg", False), ("pgbench", False), ("psycopg", True)],
+                         ids=["psycopg", "pgbench", "psycopg-backends-killed"])
+def test_consistency_holds_after_a_run(pg_cache_dir: Path, tmp_path: Path, driver: str, kill: bool) -> None:
+    """All twelve consistency conditions hold after both drivers' windows (and after backends were killed
+    mid-transaction); Delivery really ran, so its conditions (5, 7, 10, 12) saw delivered orders."""
+    window_s = 3.0
+    target = TpccTarget(warehouses=1, clients=4, driver=driver, cache_dir=str(pg_cache_dir), warmup_s=0,
                         results_dir=str(tmp_path / "results"))
     target.pre_execute()
     try:
@@ -222,20 +233,30 @@ def test_consistency_holds_after_a_run(pg_cache_dir: Path, tmp_path: Path) -> No
         with target.cluster.connect(target.dbname) as conn:
             assert check_consistency(conn) == {}, "the fresh clone is inconsistent"
             orders0 = conn.execute("SELECT count(*) FROM orders").fetchone()[0]
+            started = conn.execute("SELECT now()").fetchone()[0]
             # stable_server: no checkpoint within a run, small frequent autovacuum rounds
             assert conn.execute("SHOW checkpoint_timeout").fetchone()[0] == "1h"
             assert conn.execute("SHOW autovacuum_naptime").fetchone()[0] == "5s"
-        metrics = [target.execute_window(w, 1.5) for w in range(2)]
+        killed: list[int] = []
+        timer = threading.Timer(1.0, lambda: killed.append(_kill_backends(target)))
+        if kill:
+            timer.start()
+        metrics = [target.execute_window(w, window_s) for w in range(2)]
+        timer.cancel()
+        assert killed == ([4] if kill else [])
         for m in metrics:  # the server's background work is counted per window
             assert m.extra_metrics["server_checkpoints"] >= 0 and m.extra_metrics["server_autovacuums"] >= 0
         target.stop_workload()
         with target.cluster.connect(target.dbname) as conn:
             assert check_consistency(conn) == {}
             grown = conn.execute("SELECT count(*) FROM orders").fetchone()[0] - orders0
-            assert conn.execute("SELECT count(*) FROM history WHERE h_date > now() - interval '1 hour' "
-                                "AND h_amount <> 10.00").fetchone()[0] > 0
-        assert grown >= sum(m.extra_metrics["tpmC"] * 1.5 / 60 * (1 - m.extra_metrics.get("rollback_rate", 0))
+            assert conn.execute("SELECT count(*) FROM history WHERE h_date >= %s AND h_amount <> 10.00",
+                                (started,)).fetchone()[0] > 0  # Payment ran
+            assert conn.execute("SELECT count(*) FROM order_line WHERE ol_delivery_d >= %s",
+                                (started,)).fetchone()[0] > 0  # Delivery ran
+        assert grown >= sum(m.extra_metrics["tpmC"] * window_s / 60 * (1 - m.extra_metrics.get("rollback_rate", 0))
                             for m in metrics) * 0.99
+        assert (metrics[0].extra_metrics["error_rate"] > 0) == kill
         # a broken invariant is detected: move money out of one district only
         with target.cluster.connect(target.dbname) as conn:
             conn.execute("UPDATE district SET d_ytd = d_ytd + 1 WHERE d_w_id = 1 AND d_id = 1")
@@ -248,25 +269,27 @@ def test_consistency_holds_after_a_run(pg_cache_dir: Path, tmp_path: Path) -> No
 @pytest.mark.benchmark_smoke
 def test_cluster_is_stopped_after_sigterm_mid_window(sandbox: Path, pg_cache_dir: Path, tmp_path: Path,
                                                      state_dir: Path) -> None:
+    """SIGTERM in tuning window 1 (vm_swappiness written): the cluster stops and the host is back byte for byte."""
+    swappiness = sandbox / "proc/sys/vm/swappiness"
+    before = swappiness.read_bytes()
     work = tmp_path / "work"
     work.mkdir()
     log = open(tmp_path / "run.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "sematune", "target=tpcc", "tuner=fixed", "osparam=[vm_swappiness]",
-         f"host_root={sandbox}", "experiment=quick", "loop.tuning_windows=1", "loop.stable_windows=0",
-         "loop.window_seconds=60", "tracking.enabled=false", "target.warehouses=1",
-         f"target.cache_dir={pg_cache_dir}"],
+         "+tuner.parameters={vm_swappiness: 7}", f"host_root={sandbox}", "experiment=quick",
+         "loop.tuning_windows=2", "loop.stable_windows=0", "loop.window_seconds=5", "tracking.enabled=false",
+         "target.warehouses=1", f"target.cache_dir={pg_cache_dir}"],
         cwd=work, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SEMATUNE_STATE_DIR": str(state_dir)},
     )
     pids: list[int] = []
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
-            if "cloned from" in (tmp_path / "run.log").read_text():
-                time.sleep(3)  # the driver is up and the first window is running
-                pids = _our_postgres(pg_cache_dir)
+            if list(work.glob("outputs/**/target/windows/0001")) and swappiness.read_bytes() == b"7":
+                pids = _our_postgres(pg_cache_dir)  # window 1 runs on the written value
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
         assert pids, (tmp_path / "run.log").read_text()[-2000:]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) != 0
@@ -276,6 +299,7 @@ def test_cluster_is_stopped_after_sigterm_mid_window(sandbox: Path, pg_cache_dir
         log.close()
     assert "interrupted by SIGTERM" in (tmp_path / "run.log").read_text()
     assert not [p for p in pids if psutil.pid_exists(p)], "postgres processes survived SIGTERM"
+    assert swappiness.read_bytes() == before
 
 
 @pytest.mark.benchmark_smoke
@@ -315,8 +339,7 @@ def test_terminals_reconnect_after_their_backends_are_killed(pg_cache_dir: Path,
         assert killed == [2]
         assert hit.extra_metrics["error_rate"] > 0
         assert "57P01" in target.driver.errors() or "08006" in target.driver.errors()  # type: ignore[union-attr]
-        time.sleep(1.0)
-        after = target.execute_window(1, 1.5)
+        after = target.execute_window(1, 1.5)  # the terminals reconnect within the window
         assert after.throughput > 0 and after.extra_metrics["error_rate"] == 0.0
     finally:
         target.cleanup()

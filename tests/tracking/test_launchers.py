@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 
 from sematune.errors import ConfigError
 from sematune.tracking.callbacks import check_parallel_launch
+from tests.conftest import requires
 
 # conf/hydra/launcher/*.yaml deliberately sit on the plugins' schemas of the same name
 pytestmark = pytest.mark.filterwarnings("ignore:(?s).*is validated against ConfigStore schema")
@@ -31,7 +32,7 @@ def hydra_cfg():
 def test_joblib_preset_is_sequential_by_default(hydra_cfg) -> None:
     launcher = hydra_cfg("hydra/launcher=joblib").hydra.launcher
     assert launcher._target_.endswith("JoblibLauncher") and launcher.n_jobs == 1
-    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    requires("hydra_plugins.hydra_joblib_launcher")
     assert type(instantiate(launcher)).__name__ == "JoblibLauncher"
 
 
@@ -40,7 +41,7 @@ def test_submitit_preset_is_one_exclusive_node_per_job(hydra_cfg) -> None:
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.nodes, launcher.tasks_per_node, launcher.max_num_timeout) == (1, 1, 0)
     assert launcher.additional_parameters.exclusive is True and launcher.partition == "tuning"
-    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    requires("hydra_plugins.hydra_submitit_launcher")
     made = instantiate(launcher, _convert_="all")
     assert made.params["additional_parameters"] == {"exclusive": True}
 
@@ -72,7 +73,7 @@ def test_parallel_joblib_on_the_real_host_is_refused(hydra_cfg, monkeypatch: pyt
 
 
 def test_cli_refuses_a_shared_sandbox_before_any_job(cli, sandbox: Path) -> None:
-    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    requires("hydra_plugins.hydra_joblib_launcher")
     res = cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "target=synthetic", "tuner=fixed",
               "seed=1,2", "experiment=quick", f"host_root={sandbox}")
     assert res.returncode == 2
@@ -82,7 +83,7 @@ def test_cli_refuses_a_shared_sandbox_before_any_job(cli, sandbox: Path) -> None
 
 @pytest.mark.slow
 def test_joblib_runs_jobs_in_parallel_on_per_job_sandboxes(cli, sandbox: Path, tmp_path: Path) -> None:
-    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    requires("hydra_plugins.hydra_joblib_launcher")
     for n in (0, 1):
         shutil.copytree(sandbox, tmp_path / "hosts" / f"h{n}", symlinks=True)
     res = cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "target=synthetic", "tuner=fixed,random",

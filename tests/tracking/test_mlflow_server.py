@@ -39,7 +39,8 @@ def test_two_job_sweep_through_an_mlflow_server_on_postgres(cli, sandbox: Path, 
         res = cli("-m", *QUICK, "tuner=fixed,random", "seed=1", f"host_root={sandbox}",
                   f"tracking.tracking_uri={url}", "tracking.experiment=shared")
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-        assert not (cli.cwd / "mlflow.db").exists()  # nothing went to a local SQLite file
+        # nothing went to the local SQLite file
+        assert (cli.cwd / "mlflow.db").read_bytes() == cli.mlflow_template.read_bytes()
 
         client = mlflow_client(url)  # read back through the server's REST API
         exp = client.get_experiment_by_name("shared")

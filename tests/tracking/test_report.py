@@ -214,3 +214,37 @@ def test_sweep_description_links_the_plots(report) -> None:
     assert "| alpha | smart |" in note and "+24.5%" in note and "geo-mean" in note
     assert "(#/experiments/7/runs/abc/artifacts/report/comparison_bars.png?workflowType=machine_learning)" in note
     assert "report.html" in note
+
+
+def test_verdict_column_frozen_vs_interleaved_defaults_by_hand() -> None:
+    from sematune.engine.records import WindowRecord
+    from sematune.targets.base import BenchmarkMetrics
+
+    def run(seed: int, stable: list[tuple[str, float]]) -> JobRun:
+        recs = [WindowRecord(window=0, phase="baseline", objective=100.0, reward=100.0, applied={"k": 1},
+                             metrics=BenchmarkMetrics(throughput=100.0))]
+        for i, (arm, value) in enumerate(stable, 1):
+            recs.append(WindowRecord(window=i, phase="stable", arm=arm, objective=value, reward=value,
+                                     applied={"k": 1 if arm == "defaults" else 2},
+                                     metrics=BenchmarkMetrics(throughput=value)))
+        return JobRun(key=job_key(["tuner=smart", f"seed={seed}"]), overrides=("tuner=smart", f"seed={seed}"),
+                      status="FINISHED", target="alpha", tuner="smart", seed=seed, metric="throughput",
+                      goal="maximize", records=recs)
+
+    runs = [run(1, [("frozen", 110), ("frozen", 110), ("defaults", 100), ("frozen", 120), ("defaults", 100)]),
+            run(2, [("frozen", 200), ("defaults", 200), ("frozen", 220), ("defaults", 200)])]
+    report = build_report(runs, n_boot=500)
+    rows = {r.seed: r for r in report.runs}
+    assert rows[1].score == pytest.approx(340 / 3)  # interleaved default windows are not the run's score
+    assert rows[1].verdict.gain == pytest.approx((340 / 3) / 100 - 1)
+    assert (rows[1].verdict.n_stable, rows[1].verdict.n_defaults, rows[1].verdict.frozen) == (3, 2, "tuned")
+    assert rows[2].verdict.gain == pytest.approx(210 / 200 - 1)
+    cell = report.cell("alpha", "smart").verdict  # pooled blocks of both runs
+    assert cell.gain == pytest.approx((340 + 420) / 5 / (600 / 4) - 1)
+    assert cell.ci_low <= cell.gain <= cell.ci_high
+    header, body = table(report)
+    text = dict(zip(header, body[0]))
+    assert text["vs interleaved defaults (95% CI)"].startswith(f"{cell.gain * 100:+.1f}% [")
+    md = to_markdown(report, [])
+    assert "## Verdict per run" in md
+    assert f"| alpha | smart | 1 | tuned | 3 | 2 | {rows[1].verdict.gain * 100:+.1f}%" in md

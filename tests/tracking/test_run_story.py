@@ -48,7 +48,7 @@ def test_description_states_the_verdict_diff_restore_and_links() -> None:
     note = run_description(SUMMARY, experiment_id="3", run_id="r1",
                            plots=[("knobs_per_window.png", "Knob values per window")])
     assert "tuned configuration kept: throughput +5.0% vs defaults, 95% CI +1.2% … +8.8%" in note
-    assert "significant; 10 stable vs 10 default windows" in note
+    assert "(significant; stable mean" in note and "10 stable vs 10 default windows" in note
     assert "| `vm_dirty_ratio` | 20 | 55 |" in note and "| `thp_enabled` | madvise | always |" in note
     assert "Host restored: 6/10 files written back, bytes verified" in note
     assert "[Knob values per window](#/experiments/3/runs/r1/artifacts/knobs_per_window.png?workflowType=machine_learning)" in note

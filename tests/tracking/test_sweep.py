@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -82,22 +84,29 @@ def test_sweep_makes_parent_children_and_report(cli, sandbox: Path, tmp_path: Pa
     assert json.loads((tmp_path / "by_id" / "report.json").read_text())["cells"] == logged["cells"]
 
 
-def _interrupt_second_job(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+def _interrupt_second_job(args: list[str], cwd: Path, env: dict[str, str], deadline_s: float = 300) -> str:
     """Run a sweep and press Ctrl-C (SIGINT) while its job #1 is measuring; return the output."""
     proc = subprocess.Popen([sys.executable, "-m", "sematune", *args], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
+    pending: queue.Queue[str | None] = queue.Queue()  # a reader thread, so the deadline fires on silence too
+    threading.Thread(target=lambda: [*map(pending.put, proc.stdout), pending.put(None)], daemon=True).start()
     lines, in_job_1, sent = [], False, False
-    deadline = time.monotonic() + 300
-    for line in proc.stdout:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            line = pending.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            proc.kill()
+            lines.append(f"[test] silent until the {deadline_s:.0f} s deadline: killed\n")
+            break
+        if line is None:
+            break
         lines.append(line)
         in_job_1 = in_job_1 or "#1 :" in line
         if in_job_1 and not sent and " window 1 " in line:
             os.kill(proc.pid, signal.SIGINT)
             sent = True
-        if time.monotonic() > deadline:
-            proc.kill()
-            break
     proc.wait(timeout=60)
     assert sent, "".join(lines)[-3000:]
     return "".join(lines)

@@ -14,6 +14,7 @@ from sematune.osparams import Host, ParameterSpace, Sysctl, SysfsChoice, SysfsVa
 from sematune.osparams.base import Value
 from sematune.targets.base import BenchmarkMetrics
 from sematune.tuners.base import Observation, Tuner
+from tests.conftest import requires
 
 #: tuner name → (module, class, the optional module it needs or None)
 TUNERS: dict[str, tuple[str, str, Optional[str]]] = {
@@ -54,7 +55,7 @@ def make_space(root: Path) -> ParameterSpace:
 def tuner_class(name: str) -> type[Tuner]:
     module, cls, needs = TUNERS[name]
     if needs:
-        pytest.importorskip(needs, reason=f"the {name} tuner needs the optional dependency {needs}")
+        requires(needs, reason=f"the {name} tuner needs the optional dependency {needs}")
     return getattr(importlib.import_module(module), cls)
 
 

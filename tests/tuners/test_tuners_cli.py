@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from sematune.engine.records import read_history
 from sematune.tracking.mlflow_tracker import mlflow_client
+from tests.conftest import requires
 
 ALL = ["fixed", "random", "bayesian", "mlos", "qlearning", "dqn"]
 
@@ -14,7 +16,7 @@ ALL = ["fixed", "random", "bayesian", "mlos", "qlearning", "dqn"]
 @pytest.mark.slow
 def test_sweep_of_every_tuner_makes_one_parent_with_six_finished_children(cli, sandbox: Path) -> None:
     for module in ("smac", "mlos_core", "torch"):
-        pytest.importorskip(module, reason=f"the sweep includes a tuner that needs {module}")
+        requires(module, reason=f"the sweep includes a tuner that needs {module}")
     result = cli("-m", f"tuner={','.join(ALL)}", "target=synthetic", f"host_root={sandbox}", "experiment=quick",
                  "target.window_time_scale=0.05", "probes=false", timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -33,6 +35,12 @@ def test_sweep_of_every_tuner_makes_one_parent_with_six_finished_children(cli, s
     for child in children:  # the engine logged each tuning window's tuner time
         assert client.get_metric_history(child.info.run_id, "time/tuner_s")
     assert "bayesian tuner: best configuration {" in result.stderr + result.stdout
+    histories = list((cli.cwd / "multirun").glob("**/history.jsonl"))
+    assert len(histories) == len(ALL)
+    for history in histories:  # the engine never had to clip or reject a tuner's proposal, stable phase included
+        records = read_history(history)
+        assert [r for r in records if r.clipped or r.rejected] == [], history
+        assert any(r.phase == "stable" for r in records)
 
 
 def test_missing_extra_is_a_one_line_config_error(cli, sandbox: Path, tmp_path: Path) -> None:

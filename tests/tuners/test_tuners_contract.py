@@ -45,11 +45,56 @@ def test_proposals_are_tunable_typed_and_in_domain(name: str, space: ParameterSp
         for proposal in proposals:
             assert_in_domain(space, proposal)
         assert len(tuner.history) == 11
-        assert tuner.describe()
-        final = tuner.final_configuration()  # type: ignore[attr-defined]
-        assert final is not None and set(final) <= set(space.names)
+        final = tuner.final_configuration()  # type: ignore[attr-defined]  # what the stable phase freezes
+        assert final is not None and set(final) == set(space.names)
+        assert_in_domain(space, final)
     finally:
         tuner.close()
+
+
+#: one non-default setting per tuner, which describe() must report as in use
+DESCRIBED = {"bayesian": ("n_trees", 7), "mlos": ("n_trees", 7), "qlearning": ("learning_rate", 0.3),
+             "dqn": ("hidden", 8)}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_describe_reports_the_settings_in_use(name: str, space: ParameterSpace) -> None:
+    key, value = DESCRIBED[name]
+    tuner = make(name, space, **{key: value})
+    try:
+        described = tuner.describe()
+        assert described[key] == value and described["knobs"] == len(space)
+        assert all(described[k] == v for k, v in FAST[name].items() if k != key), described
+    finally:
+        tuner.close()
+
+
+def test_random_proposals_cover_every_knob_in_domain(space: ParameterSpace) -> None:
+    from sematune.tuners.random_search import RandomTuner
+
+    proposals = feed(RandomTuner(space=space, goal="maximize", seed=4), space, 40)
+    for proposal in proposals:
+        assert set(proposal) == set(space.names)
+        assert_in_domain(space, proposal)
+    for name in space.names:  # spread over the domain, not stuck at one value
+        assert len({p[name] for p in proposals}) >= min(3, len(space[name].domain.choices or range(3))), name
+    log_knob = space["vm_min_free_kbytes"].domain  # log-uniform: about half the draws below the geometric mean
+    below = sum(p["vm_min_free_kbytes"] < (log_knob.low * log_knob.high) ** 0.5 for p in proposals)
+    assert 10 <= below <= 30
+
+
+def test_fixed_proposes_its_in_domain_values_every_window(space: ParameterSpace) -> None:
+    from sematune.tuners.fixed import FixedTuner
+
+    tuner = FixedTuner(space=space, goal="maximize", seed=0,
+                       parameters={"vm_dirty_ratio": "12", "thp_enabled": "never", "scale": 3})
+    for proposal in feed(tuner, space, 5):
+        assert proposal == {"vm_dirty_ratio": 12, "thp_enabled": "never", "scale": 3.0}
+        assert_in_domain(space, proposal)
+    assert FixedTuner(space=space, goal="maximize", seed=0).suggest_parameters(None, {}, 1).parameters == {}
+    with pytest.raises(ConfigError) as err:
+        FixedTuner(space=space, goal="maximize", seed=0, parameters={"ratio": 1.5})
+    assert err.value.key == "tuner.parameters.ratio"
 
 
 @pytest.mark.parametrize("name", NAMES)
