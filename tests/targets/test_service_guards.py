@@ -40,8 +40,8 @@ def test_regression_bound_stops_exploring_and_restores_the_defaults(compose, san
 def test_regression_bound_is_off_by_default(compose, sandbox: Path, tmp_path: Path) -> None:
     assert LoopSettings().max_regression is None and LoopSettings().min_traffic is None
     c = components(compose, sandbox, "tuner=random", "target.noise_cv=0", "target.drift_per_window=-0.1")
-    engine = engine_for(c, tmp_path)
-    assert len(engine.run()) == 7 and engine.guard_stop is None
+    engine = engine_for(c, tmp_path, confirm_candidates=0)
+    assert len(engine.run()) == 1 + 4 + 2 and engine.guard_stop is None
 
 
 def test_dry_run_only_observes_the_current_configuration(compose, sandbox: Path, tmp_path: Path) -> None:
