@@ -15,6 +15,7 @@ from typing import Any, Iterable, Literal, Mapping, Optional, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sematune.engine import guards
 from sematune.engine.decision import Decision, build_verdict
 from sematune.engine.phases import ConfirmAndStable
 from sematune.engine.records import HistoryWriter, Phase, TunerInfo, WindowRecord
@@ -58,6 +59,14 @@ class LoopSettings(BaseModel):
     fallback_min_defaults: int = Field(
         3, ge=1, description="interleaved stable default windows before the growing-harm check starts")
     bootstrap_samples: int = Field(2000, ge=100, description="bootstrap replicates for every CI")
+
+    min_traffic: Optional[guards.MinTraffic] = Field(
+        None, description="{metric, min}: windows with less traffic are idle — re-measured, then not scored")
+    max_regression: Optional[float] = Field(
+        None, gt=0, description="stop exploring and restore the defaults when a tuning window's objective is "
+        "worse than the defaults' mean by more than this fraction (null: off)")
+    dry_run_windows: int = Field(0, ge=0, description="only observe and score the current configuration for "
+                                 "this many windows (A/A noise; 0: tune)")
 
     @field_validator("foreign_cpu_limit", mode="before")
     @classmethod
@@ -152,6 +161,8 @@ class Engine(ConfirmAndStable):
         self.tuner_pick: Optional[Validated] = None
         self._failures = 0
         self._window = 0
+        #: Why ``loop.max_regression`` ended the exploration (None: it did not).
+        self.guard_stop: Optional[str] = None
         self._cpus = len(os.sched_getaffinity(0)) or 1
         limit = settings.foreign_cpu_limit
         #: Contamination limit in force (``None``: off).
@@ -163,11 +174,21 @@ class Engine(ConfirmAndStable):
         self.defaults = self.space.read_all()
         self.current = dict(self.defaults)
         first = self._measure("baseline", Validated(dict(self.defaults)))
-        check_reported(first.metrics, self.objective, self.constraint)
+        if first.status != "idle":  # a window without traffic cannot tell (no quantile without observations)
+            check_reported(first.metrics, self.objective, self.constraint)
+        for _ in range(s.dry_run_windows - 1):
+            self._measure("baseline", Validated(dict(self.defaults)))
+        if s.dry_run_windows:
+            return self.records
         for iteration in range(1, s.tuning_windows + 1):
             if s.baseline_every and iteration > 1 and (iteration - 1) % s.baseline_every == 0:
                 self._measure("baseline", Validated(dict(self.defaults)))
             self._tuning_window(iteration)
+            self.guard_stop = guards.regression_note(self.records, self.objective, s.max_regression)
+            if self.guard_stop:
+                log.warning("%s", self.guard_stop)
+                self.current = self.space.apply(dict(self.defaults), self.current).applied
+                return self.records
         if s.stable_windows:
             self.decision = self._confirm()
             self.frozen = dict(self.decision.config)
@@ -282,7 +303,8 @@ class Engine(ConfirmAndStable):
             elif result.error:
                 record.error = result.error
             elif error:
-                record.status, record.error = "contaminated", error
+                record.status, record.error = ("idle" if error.startswith(guards.IDLE) else "contaminated"), error
+                record.reward = None if record.status == "idle" else record.reward
         self._finish(record, timings)
         return record
 
@@ -303,16 +325,16 @@ class Engine(ConfirmAndStable):
                 log.exception("window %d: target failed", window)
                 return None, f"{type(exc).__name__}: {exc}", attempts
             foreign = metrics.system.get("foreign_cpu_s")
-            if limit is None or foreign is None:
-                return metrics, None, attempts
             # CPU time is tick-sampled (±0.02 s per CPU): that much is not evidence of foreign load
-            share = max(foreign - TICK_NOISE_S * self._cpus, 0.0) / (self.settings.window_seconds * self._cpus)
-            if share <= limit:
+            share = (max(foreign - TICK_NOISE_S * self._cpus, 0.0) / (self.settings.window_seconds * self._cpus)
+                     if foreign is not None else 0.0)
+            note = guards.idle_note(metrics, self.settings.min_traffic)
+            if note is None and (limit is None or share <= limit):
                 return metrics, None, attempts
-            note = f"other processes used {share:.0%} of the CPUs (limit {limit:.0%})"
+            note = note or f"other processes used {share:.0%} of the CPUs (limit {limit:.0%})"
             if attempts > self.settings.max_remeasure:
                 return metrics, note + f" after {attempts} attempts", attempts
-            log.warning("window %d contaminated: %s; re-measuring", window, note)
+            log.warning("window %d %s; re-measuring", window, note if note.startswith(guards.IDLE) else f"contaminated: {note}")
 
     def _measure_once(self, window: int) -> BenchmarkMetrics:
         pids = self.target.processes() if self.probes else []
@@ -369,7 +391,7 @@ class Engine(ConfirmAndStable):
                     window=record.window,
                     phase=record.phase,
                     parameters=dict(record.applied),
-                    reward=record.reward if record.status != "failed" else None,
+                    reward=record.reward if record.status not in ("failed", "idle") else None,
                     objective=record.objective,
                     metrics=record.metrics,
                     feasible=record.feasible,

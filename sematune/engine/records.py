@@ -15,7 +15,7 @@ from sematune.tracking.redact import redact_text
 from sematune.tuners.base import TokenUsage
 
 Phase = Literal["baseline", "tuning", "confirm", "stable"]
-Status = Literal["ok", "failed", "contaminated"]
+Status = Literal["ok", "failed", "contaminated", "idle"]
 
 #: Numeric codes for phases, logged as the ``phase`` metric.
 PHASE_CODES: dict[str, int] = {"baseline": 0, "tuning": 1, "stable": 2, "confirm": 3}

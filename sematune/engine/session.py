@@ -160,7 +160,8 @@ class RunSession:
             opening.result()
             self.recording.describe_target(target.describe())
             loop = self.c.settings.loop
-            with RunProgress(loop.planned_windows(), self.c.objective.metric) as progress:
+            total = loop.dry_run_windows or loop.planned_windows()
+            with RunProgress(total, self.c.objective.metric) as progress:
                 self.engine = Engine(
                     space=self.c.space,
                     target=target,

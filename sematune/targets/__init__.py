@@ -12,6 +12,7 @@ _NAMES = {
     "sematune.targets.pgbench": "PgbenchTarget",
     "sematune.targets.postgres": "PostgresTarget",
     "sematune.targets.redis": "RedisTarget",
+    "sematune.targets.service": "ServiceTarget",
     "sematune.targets.synthetic": "SyntheticTarget",
     "sematune.targets.sysbench": "SysbenchTarget SysbenchCpu SysbenchFileio SysbenchMemory SysbenchThreads",
     "sematune.targets.sysbench_oltp": "SysbenchOltpTarget",

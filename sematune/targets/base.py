@@ -24,7 +24,7 @@ COST_PREFIXES = ("latency", "error", "rollback", "foreign_cpu", "time", "duratio
 
 def default_goal(metric: str) -> str:
     """The goal an objective on ``metric`` gets when none is given: the one place that decides it."""
-    name = metric.rsplit(".", 1)[-1] if metric.startswith("system.") else metric
+    name = metric.rsplit(".", 1)[-1] if metric.startswith("system.") else metric.rsplit("/", 1)[-1]  # host/, service/
     return "minimize" if name.startswith(COST_PREFIXES) else "maximize"
 
 
@@ -70,11 +70,13 @@ class BenchmarkMetrics(BaseModel):
         return out
 
     def get(self, name: str) -> Optional[float]:
-        """A metric by name: core field, ``extra_metrics`` key, or ``system.<key>``."""
+        """A metric by name: core field, ``extra_metrics`` key, or ``system.<key>`` (alias ``host/<key>``)."""
         if name in CORE_METRICS:
             return getattr(self, name)
         if name.startswith("system."):
             return self.system.get(name[len("system."):])
+        if name.startswith("host/"):  # the proxy-objective spelling
+            return self.system.get(name[len("host/"):])
         return self.extra_metrics.get(name)
 
     def flat(self) -> dict[str, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sematune.engine import guards
 from sematune.engine.decision import config_diff
 from sematune.engine.scoring import Objective
 from sematune.engine.session import RunOutcome
@@ -22,6 +23,7 @@ def run_summary(outcome: RunOutcome, objective: Objective) -> dict[str, Any]:
         "status": outcome.status,
         "windows": len(records),
         "failed_windows": sum(r.status == "failed" for r in records),
+        "idle_windows": sum(r.status == "idle" for r in records),
         "contaminated_windows": sum(r.status == "contaminated" for r in records),
         "objective_metric": objective.metric,
         "goal": objective.goal,
@@ -35,6 +37,10 @@ def run_summary(outcome: RunOutcome, objective: Objective) -> dict[str, Any]:
     }
     if report is not None:
         out["restore_files"] = f"{report.restored_count}/{report.control_count}"
+    if engine and engine.guard_stop:
+        out["guard_stop"] = engine.guard_stop
+    if engine and engine.settings.dry_run_windows:
+        out["aa_noise"] = guards.aa_noise(records)
     if engine and engine.frozen:
         out["best_configuration"] = engine.frozen
         out["frozen_diff"] = config_diff(engine.frozen, engine.defaults)
