@@ -73,7 +73,7 @@ def main() -> int:
         "ask_ms_median": round(statistics.median(r.timings["ask_s"] * 1000 for r in records), 3),
         "track_ms_median": round(statistics.median(r.timings["track_s"] * 1000 for r in records), 2),
         "readback_mismatches": sum(1 for w in written if w),
-        "restore": session.report["verify_status"] if session.report else None,
+        "restore": session.report.verify_status if session.report else None,
         "exit_code": code,
     }
     print(json.dumps(result, indent=1))

@@ -248,12 +248,14 @@ def test_writes_use_no_shell(tree: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.fixture
 def real_host(tmp_path: Path):
     """The real host under the one host lock (waits for another engineer's / run's lock)."""
-    from sematune.engine.lock import HostLock, lock_dir_for
+    from sematune._pidlock import HostLock
+    from sematune.engine.journal import host_lock_dir
 
-    lock = HostLock(lock_dir_for(True, tmp_path / "state"))
+    host = Host("/")
+    lock = HostLock(host_lock_dir(host))
     lock.acquire(timeout_s=600)
     try:
-        yield Host("/")
+        yield host
     finally:
         lock.release()
 
@@ -284,7 +286,7 @@ def journaled(host: Host, space: ParameterSpace, state: Path) -> Iterator[dict[s
         yield before
     finally:
         report = journal.restore()
-    assert report["verify_status"] == "PASS" and report["restore_status"] == "PASS", report
+    assert report.ok, report
     assert journaled_bytes(host, space) == before
 
 

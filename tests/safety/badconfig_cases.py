@@ -72,9 +72,9 @@ CASES: list[tuple[str, list[str]]] = [
     ("tuner", ["tuner._target_=nonexistent_module_xyz.Tuner"]),
     ("vm_swappiness", ["+osparam.vm_swappiness.nope=1"]),
     # knob definitions
-    *[("osparam.cpuidle_max_state.cpus", ["osparam=cpuidle_max_state", f"+osparam.cpuidle_max_state.cpus={v}"])
+    *[("osparam.cpu_idle_max_state.cpus", ["osparam=cpu_idle_max_state", f"+osparam.cpu_idle_max_state.cpus={v}"])
       for v in ("'0,99'", "-1", "'3-1'", "abc", "'0,,x'")],
-    ("osparam.tcp_tw_reuse.choices", ["osparam=tcp_tw_reuse", "osparam.tcp_tw_reuse.choices=[]"]),
+    ("osparam.net_tcp_tw_reuse.choices", ["osparam=net_tcp_tw_reuse", "osparam.net_tcp_tw_reuse.choices=[]"]),
     # override syntax
     ("loop.window_seconds", ["loop.window_seconds=[1"]),
     ("loop", ["loop=5"]),
