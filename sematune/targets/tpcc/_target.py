@@ -71,9 +71,9 @@ class TpccTarget(PostgresTarget):
     ) -> None:
         base = STABILITY_SETTINGS if stable_server else {}
         super().__init__(server_settings={**base, **dict(server_settings or {})}, **kwargs)
-        self.warehouses = integer("target.warehouses", warehouses)
-        self.clients = integer("target.clients", clients)
-        self.max_tries = integer("target.max_tries", max_tries)
+        self.warehouses = integer("target.warehouses", warehouses, 1)
+        self.clients = integer("target.clients", clients, 1)
+        self.max_tries = integer("target.max_tries", max_tries, 1)
         one_of("target.driver", driver, DRIVERS)
         self.driver_kind = driver
         self.rate = _rate("rate", rate)
@@ -117,8 +117,8 @@ class TpccTarget(PostgresTarget):
             return None
         unknown = sorted(set(change) - {"every", "clients", "rate"})
         require("target.workload_change", not unknown, f"unknown keys {unknown}; use every, clients, rate")
-        every = integer("target.workload_change.every", change.get("every"))
-        clients = [integer("target.workload_change.clients", c) for c in (change.get("clients") or [])]
+        every = integer("target.workload_change.every", change.get("every"), 1)
+        clients = [integer("target.workload_change.clients", c, 1) for c in (change.get("clients") or [])]
         rates = [_rate("workload_change.rate", r) for r in (change.get("rate") or [])]
         require("target.workload_change", clients or rates,
                 "needs a clients and/or rate list")
