@@ -55,7 +55,7 @@ class Domain:
                 f"low/high must be numbers, got {low!r} and {high!r}")
         require(f"{key}.dtype", dtype != "str", "a range needs dtype int or float")
         require(key, math.isfinite(low) and math.isfinite(high), "low/high must be finite")
-        require(key, not (low >= high), f"empty or inverted range: low={low} >= high={high}")
+        require(key, low < high, f"empty or inverted range: low={low} >= high={high}")
         require(f"{key}.log", not (self.log and low <= 0), f"a log-scale range needs low > 0, got low={low}")
         self.low, self.high = (int(low), int(high)) if dtype == "int" else (float(low), float(high))
 

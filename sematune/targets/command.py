@@ -180,16 +180,16 @@ class CommandTarget(Target):
         objective: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(results_dir=results_dir, pin_to_cores=pin_to_cores, objective=objective)
-        require("target.argv", not isinstance(argv, str) and argv and all(isinstance(a, (str, int, float)) for a in argv),
+        require("target.argv",
+                not isinstance(argv, str) and argv and all(isinstance(a, (str, int, float)) for a in argv),
                 "must be a non-empty list like ['prog', '--flag', '{duration}'] (no shell)")
         self.argv = [str(a) for a in argv]
         self.prepare_argvs = _argv_list(prepare, "target.prepare")
         self.cleanup_argvs = _argv_list(cleanup, "target.cleanup")
         for key, argvs in (("target.prepare", self.prepare_argvs), ("target.cleanup", self.cleanup_argvs)):
             for arg in (a for argv_ in argvs for a in argv_):
-                used = [m.group(1) for m in _PLACEHOLDER.finditer(arg) if m.group(1) in WINDOW_PLACEHOLDERS]
-                require(key, not used,
-                        f"{{{''.join(used[:1])}}} exists only per window; use {{results_dir}} or {{python}}")
+                used = next((m.group(1) for m in _PLACEHOLDER.finditer(arg) if m.group(1) in WINDOW_PLACEHOLDERS), None)
+                require(key, used is None, f"{{{used}}} exists only per window; use {{results_dir}} or {{python}}")
         require("target.metrics", isinstance(metrics, Mapping) and metrics,
                 "declare at least one metric, e.g. throughput: {regex: 'rate: ([0-9.]+)'}")
         self.rules: dict[str, MetricRule] = {}
@@ -197,8 +197,11 @@ class CommandTarget(Target):
             require(f"target.metrics.{name}",
                     re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", str(name)) and not str(name).startswith("system."),
                     "metric names are identifiers like throughput or latency_p99")
-            require(f"target.metrics.{name}", isinstance(spec, Mapping) or not spec, "must be a mapping with regex or json")
-            self.rules[str(name)] = parsed(f"target.metrics.{name}", MetricRule, spec or {})
+            try:
+                spec = dict(spec or {})
+            except (TypeError, ValueError):
+                raise ConfigError(f"target.metrics.{name}", "must be a mapping with regex or json") from None
+            self.rules[str(name)] = parsed(f"target.metrics.{name}", MetricRule, spec)
         require("target.timeout_s", timeout_s is None or not float(timeout_s) <= 0,
                 f"must be > 0 or null, got {timeout_s}")
         self.timeout_s = float(timeout_s) if timeout_s is not None else None

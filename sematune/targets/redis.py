@@ -132,8 +132,8 @@ class RedisTarget(Target):
                                 ("keyspace", keyspace, 0), ("benchmark_threads", benchmark_threads, 0),
                                 ("min_requests", min_requests, 1), ("calibration_requests", calibration_requests, 1),
                                 ("port", port, 0)):
-            require(f"target.{key}", not (int(value) < low), f"must be >= {low}, got {value}")
-        require("target.requests", requests is None or not int(requests) < 1,
+            require(f"target.{key}", int(value) >= low, f"must be >= {low}, got {value}")
+        require("target.requests", requests is None or int(requests) >= 1,
                 f"must be >= 1 or null (auto from the window length), got {requests}")
         require("target.server_args", not isinstance(server_args, str),
                 "must be a list like ['--io-threads', '2']")

@@ -128,10 +128,10 @@ class SysbenchTarget(Target):
         objective: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(results_dir=results_dir, pin_to_cores=pin_to_cores, objective=objective)
-        require("target.threads", not (int(threads) < 0),
+        require("target.threads", int(threads) >= 0,
                 f"must be >= 0 (0: one per usable CPU), got {threads}")
         require("target.percentile", 0 < float(percentile) < 100, f"must be in (0, 100), got {percentile}")
-        require("target.report_interval", not (int(report_interval) < 0),
+        require("target.report_interval", int(report_interval) >= 0,
                 f"must be >= 0 seconds, got {report_interval}")
         require("target.extra_args",
                 not isinstance(extra_args, str) and all(isinstance(a, (str, int, float)) for a in extra_args),
@@ -235,7 +235,7 @@ class SysbenchCpu(SysbenchTarget):
 
     def __init__(self, *, cpu_max_prime: int = 10000, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        require("target.cpu_max_prime", not (int(cpu_max_prime) < 3), f"must be >= 3, got {cpu_max_prime}")
+        require("target.cpu_max_prime", int(cpu_max_prime) >= 3, f"must be >= 3, got {cpu_max_prime}")
         self.cpu_max_prime = int(cpu_max_prime)
 
     def test_options(self) -> list[str]:

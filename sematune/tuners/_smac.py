@@ -46,7 +46,8 @@ class InitialDesign:
         """Validated settings; errors name ``tuner.<keys[i]>`` (the tuner's own config keys)."""
         require(f"tuner.{keys[0]}", n_initial is None or (is_int(n_initial) and n_initial >= 0),
                 f"must be null or an integer >= 0, got {n_initial!r}")
-        require(f"tuner.{keys[1]}", random_probability is None or (is_number(random_probability) and 0 <= random_probability <= 1),
+        require(f"tuner.{keys[1]}",
+                random_probability is None or (is_number(random_probability) and 0 <= random_probability <= 1),
                 f"must be null or a probability in [0, 1], got {random_probability!r}")
         return cls(n_initial, None if random_probability is None else float(random_probability))
 

@@ -57,7 +57,8 @@ class DQNTuner(GridTuner):
                                 ("learn_start", learn_start, 1), ("target_sync", target_sync, 1),
                                 ("threads", threads, 1)):
             integer(f"tuner.{key}", value, low)
-        require("tuner.learning_rate", is_number(learning_rate) and learning_rate > 0, f"must be > 0, got {learning_rate!r}")
+        require("tuner.learning_rate", is_number(learning_rate) and learning_rate > 0,
+                f"must be > 0, got {learning_rate!r}")
         require("tuner.device", device in DEVICES, f"must be one of {list(DEVICES)}, got {device!r}")
         torch = self.torch = optional_import("torch", "dqn")
         require("tuner.device", device != "cuda" or torch.cuda.is_available(),

@@ -67,7 +67,8 @@ class MlosTuner(AskTellTuner):
         adapter = (space_adapter or "identity").lower() if isinstance(space_adapter, (str, type(None))) else None
         require("tuner.optimizer", isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS,
                 f"must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
-        require("tuner.space_adapter", adapter in ADAPTERS, f"must be null or one of {list(ADAPTERS)}, got {space_adapter!r}")
+        require("tuner.space_adapter", adapter in ADAPTERS,
+                f"must be null or one of {list(ADAPTERS)}, got {space_adapter!r}")
         require("tuner.fast_model", isinstance(fast_model, bool), f"must be true or false, got {fast_model!r}")
         if adapter == "llamatune":
             require("tuner.num_low_dims", is_int(num_low_dims) and 1 <= num_low_dims < len(self.space),
