@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal, Sequence, Union
 
 from sematune.errors import ConfigError
 from sematune.osparams.host import Host
+from sematune.validate import require
 
 Value = Union[int, float, str]
 Kind = Literal["continuous", "categorical"]
@@ -37,34 +38,25 @@ class Domain:
         self.key = key
         self.log = bool(log)
         self.dtype = dtype
-        if dtype not in ("int", "float", "str"):
-            raise ConfigError(f"{key}.dtype", f"must be int, float or str, not {dtype!r}")
+        require(f"{key}.dtype", dtype in ("int", "float", "str"),
+                f"must be int, float or str, not {dtype!r}")
         if choices is not None:
-            if low is not None or high is not None:
-                raise ConfigError(key, "give either low/high or choices, not both")
+            require(key, low is None and high is None,
+                    "give either low/high or choices, not both")
             values = list(choices)
-            if not values:
-                raise ConfigError(f"{key}.choices", "is empty")
-            if len(set(map(str, values))) != len(values):
-                raise ConfigError(f"{key}.choices", f"has duplicates: {values}")
+            require(f"{key}.choices", values, "is empty")
+            require(f"{key}.choices", len(set(map(str, values))) == len(values), f"has duplicates: {values}")
             self.choices: tuple[Value, ...] | None = tuple(values)
             self.low = self.high = None
             return
         self.choices = None
-        if low is None or high is None:
-            raise ConfigError(key, "needs low and high (a range) or choices")
-        if isinstance(low, bool) or isinstance(high, bool) or not all(
-            isinstance(v, (int, float)) for v in (low, high)
-        ):
-            raise ConfigError(key, f"low/high must be numbers, got {low!r} and {high!r}")
-        if dtype == "str":
-            raise ConfigError(f"{key}.dtype", "a range needs dtype int or float")
-        if not (math.isfinite(low) and math.isfinite(high)):
-            raise ConfigError(key, "low/high must be finite")
-        if low >= high:
-            raise ConfigError(key, f"empty or inverted range: low={low} >= high={high}")
-        if self.log and low <= 0:
-            raise ConfigError(f"{key}.log", f"a log-scale range needs low > 0, got low={low}")
+        require(key, low is not None and high is not None, "needs low and high (a range) or choices")
+        require(key, all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)),
+                f"low/high must be numbers, got {low!r} and {high!r}")
+        require(f"{key}.dtype", dtype != "str", "a range needs dtype int or float")
+        require(key, math.isfinite(low) and math.isfinite(high), "low/high must be finite")
+        require(key, low < high, f"empty or inverted range: low={low} >= high={high}")
+        require(f"{key}.log", not (self.log and low <= 0), f"a log-scale range needs low > 0, got low={low}")
         self.low, self.high = (int(low), int(high)) if dtype == "int" else (float(low), float(high))
 
     @classmethod
@@ -198,8 +190,8 @@ class OsParam(ABC):
         unit: str = "",
         optional: bool = False,
     ) -> None:
-        if not name or not name.replace("_", "").isalnum():
-            raise ConfigError("osparam", f"knob name {name!r} must be letters, digits and '_'")
+        require("osparam", name and name.replace("_", "").isalnum(),
+                f"knob name {name!r} must be letters, digits and '_'")
         self.name = name
         self.host = host or Host("/")
         self.description = description
@@ -397,9 +389,7 @@ def select_cpus(spec: str | int | Sequence[int] | None, host: Host, name: str) -
         wanted = parse_cpu_list(spec)
     except (TypeError, ValueError) as exc:
         raise ConfigError(key, str(exc)) from None
-    if any(c < 0 for c in wanted):
-        raise ConfigError(key, f"CPU ids are integers ≥ 0 (got {spec!r})")
+    require(key, not any(c < 0 for c in wanted), f"CPU ids are integers ≥ 0 (got {spec!r})")
     missing = sorted(set(wanted) - set(online))
-    if missing:
-        raise ConfigError(key, f"CPU(s) {missing} are not online on this host (online: {online})")
+    require(key, not missing, f"CPU(s) {missing} are not online on this host (online: {online})")
     return wanted

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sematune.errors import ConfigError
 from sematune.osparams.base import Kind, OsParam, Value
 from sematune.osparams.sysfs import bracketed_choice, bracketed_options
+from sematune.validate import require
 
 #: Device name prefixes that are never tuned when ``devices: auto``.
 _VIRTUAL = ("loop", "ram", "zram", "dm-", "md", "sr", "nbd")
@@ -43,8 +43,8 @@ class BlockQueue(OsParam):
         choices: Sequence[Value] | None = None,
         **kwargs: Any,
     ) -> None:
-        if not attribute or "/" in attribute or attribute.startswith("."):
-            raise ConfigError(f"osparam.{name}.attribute", f"{attribute!r} is not a queue attribute name")
+        require(f"osparam.{name}.attribute", attribute and "/" not in attribute and not attribute.startswith("."),
+                f"{attribute!r} is not a queue attribute name")
         self.attribute = attribute
         self.devices_spec = devices
         self._devices: list[str] | None = None
@@ -70,8 +70,8 @@ class BlockQueue(OsParam):
         if self.devices_spec != "auto":
             devs = [self.devices_spec] if isinstance(self.devices_spec, str) else list(self.devices_spec)
             for dev in devs:
-                if "/" in dev or dev.startswith("."):
-                    raise ConfigError(f"osparam.{self.name}.devices", f"{dev!r} is not a device name")
+                require(f"osparam.{self.name}.devices", "/" not in dev and not dev.startswith("."),
+                        f"{dev!r} is not a device name")
             return devs
         found = []
         for path in self.host.glob(f"/sys/block/*/queue/{self.attribute}"):

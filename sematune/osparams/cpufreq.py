@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from sematune.errors import ConfigError
 from sematune.osparams.base import OsParam, Value, parse_cpu_list, select_cpus
+from sematune.validate import require
 
 _ATTRIBUTES = ("scaling_governor", "scaling_min_freq", "scaling_max_freq", "energy_performance_preference")
 _OFFERED = {
@@ -37,8 +37,8 @@ class Cpufreq(OsParam):
         cpus: str | Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
-        if attribute not in _ATTRIBUTES:
-            raise ConfigError(f"osparam.{name}.attribute", f"{attribute!r} is not one of {_ATTRIBUTES}")
+        require(f"osparam.{name}.attribute", attribute in _ATTRIBUTES,
+                f"{attribute!r} is not one of {_ATTRIBUTES}")
         self.attribute = attribute
         self.cpus_spec = cpus
         self._files: list[str] | None = None

@@ -17,6 +17,7 @@ import re
 from pathlib import Path, PurePosixPath
 
 from sematune.errors import ConfigError, HostSafetyError
+from sematune.validate import require
 
 def default_allowed_paths() -> tuple[str, ...]:
     """The built-in allow-list: the union of the knob families' ``allowed_paths``."""
@@ -46,12 +47,9 @@ class Host:
         root_path = Path(root).expanduser()
         if not root_path.is_absolute():
             root_path = Path.cwd() / root_path
-        if not root_path.is_dir():
-            raise ConfigError(
-                "host_root",
+        require("host_root", root_path.is_dir(),
                 f"{str(root)!r} is not a directory (create one with "
-                f"`python -m sematune.osparams.sandbox {root}`)",
-            )
+                f"`python -m sematune.osparams.sandbox {root}`)")
         self.root = Path(os.path.realpath(root_path))
         self._real = self.root == Path("/")
         self._prefix = "" if self._real else str(self.root)
@@ -59,8 +57,8 @@ class Host:
         self._checked: dict[str, str] = {}
         self.allowed_paths = tuple(allowed_paths) if allowed_paths else default_allowed_paths()
         for pattern in self.allowed_paths:
-            if not pattern.startswith("/") or ".." in PurePosixPath(pattern).parts:
-                raise ConfigError("host.allowed_paths", f"{pattern!r} must be an absolute pattern without '..'")
+            require("host.allowed_paths", pattern.startswith("/") and ".." not in PurePosixPath(pattern).parts,
+                    f"{pattern!r} must be an absolute pattern without '..'")
 
     @property
     def is_real(self) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sematune.errors import ConfigError
 from sematune.osparams.base import OsParam
+from sematune.validate import require
 
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
@@ -23,8 +23,8 @@ class ModuleParam(OsParam):
 
     def __init__(self, name: str, *, module: str, parameter: str, **kwargs: Any) -> None:
         for key, value in (("module", module), ("parameter", parameter)):
-            if not _NAME.match(value or ""):
-                raise ConfigError(f"osparam.{name}.{key}", f"{value!r} is not a module/parameter name")
+            require(f"osparam.{name}.{key}", _NAME.match(value or ""),
+                    f"{value!r} is not a module/parameter name")
         self.module = module
         self.parameter = parameter
         super().__init__(name, **kwargs)

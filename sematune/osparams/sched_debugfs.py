@@ -14,8 +14,8 @@ import os
 import platform
 from typing import Any, Sequence
 
-from sematune.errors import ConfigError
 from sematune.osparams.base import OsParam
+from sematune.validate import require
 
 DEBUGFS = "/sys/kernel/debug"
 SCHED_DIR = f"{DEBUGFS}/sched"
@@ -37,8 +37,8 @@ class SchedDebugfs(OsParam):
     def __init__(self, name: str, *, names: Sequence[str], **kwargs: Any) -> None:
         if isinstance(names, str):
             names = [names]
-        if not names or any("/" in n or n.startswith(".") for n in names):
-            raise ConfigError(f"osparam.{name}.names", f"{list(names)!r} must be file names in {SCHED_DIR}")
+        require(f"osparam.{name}.names", names and not any("/" in n or n.startswith(".") for n in names),
+                f"{list(names)!r} must be file names in {SCHED_DIR}")
         self.names = list(names)
         super().__init__(name, **kwargs)
         self._resolved: str | None = None

@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
-from sematune.errors import ConfigError
 from sematune.osparams.base import OsParam, Value
+from sematune.validate import require
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,7 @@ class ParameterSpace:
     def __init__(self, params: Sequence[OsParam]) -> None:
         self._params: dict[str, OsParam] = {}
         for param in params:
-            if param.name in self._params:
-                raise ConfigError(f"osparam.{param.name}", "is defined twice")
+            require(f"osparam.{param.name}", param.name not in self._params, "is defined twice")
             self._params[param.name] = param
 
     # -- collection -------------------------------------------------------------------------
@@ -76,20 +75,15 @@ class ParameterSpace:
         missing = {n: r for n, r in missing.items() if n not in optional}
         if not missing:
             kept = [n for n in self.names if n not in optional]
-            if not kept:
-                raise ConfigError("osparam", "no knob of the set is available on this host")
+            require("osparam", kept, "no knob of the set is available on this host")
             return self.subset(kept) if optional else self
         listing = "; ".join(f"{name} ({reason})" for name, reason in missing.items())
-        if not skip_unavailable:
-            raise ConfigError(
-                "osparam",
+        require("osparam", skip_unavailable,
                 f"{len(missing)} knob(s) unavailable on this host: {listing}. "
-                "Remove them or set osparam_skip_unavailable=true",
-            )
+                "Remove them or set osparam_skip_unavailable=true")
         log.warning("dropping %d unavailable knob(s): %s", len(missing), listing)
         kept = [n for n in self.names if n not in missing and n not in optional]
-        if not kept:
-            raise ConfigError("osparam", f"no knob of the set is available on this host: {listing}")
+        require("osparam", kept, f"no knob of the set is available on this host: {listing}")
         return self.subset(kept)
 
     def knobs_needing_root(self) -> list[str]:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from sematune.errors import ConfigError
 from sematune.osparams.base import OsParam
+from sematune.validate import require
 
 _KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$")
 
 
 def sysctl_path(key: str) -> str:
     """``vm.swappiness`` → ``/proc/sys/vm/swappiness``."""
-    if not _KEY.match(key):
-        raise ConfigError("osparam.key", f"{key!r} is not a sysctl key like 'vm.swappiness'")
+    require("osparam.key", _KEY.match(key), f"{key!r} is not a sysctl key like 'vm.swappiness'")
     return "/proc/sys/" + key.replace(".", "/")
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sematune.errors import ConfigError, TargetError
 from sematune.osparams.base import parse_cpu_list
 from sematune.osparams.space import ParameterSpace
+from sematune.validate import require
 
 #: The metric names every target may report at top level.
 CORE_METRICS = ("throughput", "goodput", "latency_avg", "latency_p95")
@@ -113,8 +114,8 @@ class Target(ABC):
         if objective:
             metric = objective.get("metric")
             goal = objective.get("goal") or (default_goal(str(metric)) if metric else None)
-            if not metric or goal not in ("maximize", "minimize"):
-                raise ConfigError("target.objective", f"needs metric and goal maximize|minimize, got {dict(objective)}")
+            require("target.objective", metric and goal in ("maximize", "minimize"),
+                    f"needs metric and goal maximize|minimize, got {dict(objective)}")
             self.default_objective = (str(metric), str(goal))
 
     # -- plumbing the seed promises --------------------------------------------------------
@@ -164,8 +165,7 @@ class Target(ABC):
             raise ConfigError("target.pin_to_cores", f"{spec!r} is not a CPU list like '0-1' or [0, 1]") from None
         available = os.sched_getaffinity(0)
         bad = [c for c in cores if c not in available]
-        if bad:
-            raise ConfigError("target.pin_to_cores", f"CPUs {bad} are not available (have {sorted(available)})")
+        require("target.pin_to_cores", not bad, f"CPUs {bad} are not available (have {sorted(available)})")
         return cores
 
     # -- the contract -------------------------------------------------------------------------

@@ -24,11 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Optional, Sequence
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from sematune.errors import ConfigError, TargetError
 from sematune.targets._process import ChildProcess, Completed, run_command
 from sematune.targets.base import CORE_METRICS, BenchmarkMetrics, Target, default_goal
+from sematune.validate import parsed, require
 
 log = logging.getLogger(__name__)
 
@@ -179,39 +180,33 @@ class CommandTarget(Target):
         objective: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(results_dir=results_dir, pin_to_cores=pin_to_cores, objective=objective)
-        if isinstance(argv, str) or not argv or not all(isinstance(a, (str, int, float)) for a in argv):
-            raise ConfigError("target.argv",
-                              "must be a non-empty list like ['prog', '--flag', '{duration}'] (no shell)")
+        require("target.argv",
+                not isinstance(argv, str) and argv and all(isinstance(a, (str, int, float)) for a in argv),
+                "must be a non-empty list like ['prog', '--flag', '{duration}'] (no shell)")
         self.argv = [str(a) for a in argv]
         self.prepare_argvs = _argv_list(prepare, "target.prepare")
         self.cleanup_argvs = _argv_list(cleanup, "target.cleanup")
         for key, argvs in (("target.prepare", self.prepare_argvs), ("target.cleanup", self.cleanup_argvs)):
             for arg in (a for argv_ in argvs for a in argv_):
-                used = [m.group(1) for m in _PLACEHOLDER.finditer(arg) if m.group(1) in WINDOW_PLACEHOLDERS]
-                if used:
-                    raise ConfigError(key, f"{{{used[0]}}} exists only per window; use {{results_dir}} or {{python}}")
-        if not isinstance(metrics, Mapping) or not metrics:
-            raise ConfigError("target.metrics",
-                              "declare at least one metric, e.g. throughput: {regex: 'rate: ([0-9.]+)'}")
+                used = next((m.group(1) for m in _PLACEHOLDER.finditer(arg) if m.group(1) in WINDOW_PLACEHOLDERS), None)
+                require(key, used is None, f"{{{used}}} exists only per window; use {{results_dir}} or {{python}}")
+        require("target.metrics", isinstance(metrics, Mapping) and metrics,
+                "declare at least one metric, e.g. throughput: {regex: 'rate: ([0-9.]+)'}")
         self.rules: dict[str, MetricRule] = {}
         for name, spec in metrics.items():
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", str(name)) or str(name).startswith("system."):
-                raise ConfigError(f"target.metrics.{name}",
-                                  "metric names are identifiers like throughput or latency_p99")
+            require(f"target.metrics.{name}",
+                    re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", str(name)) and not str(name).startswith("system."),
+                    "metric names are identifiers like throughput or latency_p99")
             try:
-                self.rules[str(name)] = MetricRule.model_validate(dict(spec or {}))
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                where = ".".join(str(p) for p in err["loc"])
-                raise ConfigError(f"target.metrics.{name}" + (f".{where}" if where else ""),
-                                  err["msg"].removeprefix("Value error, ")) from None
+                spec = dict(spec or {})
             except (TypeError, ValueError):
                 raise ConfigError(f"target.metrics.{name}", "must be a mapping with regex or json") from None
-        if timeout_s is not None and float(timeout_s) <= 0:
-            raise ConfigError("target.timeout_s", f"must be > 0 or null, got {timeout_s}")
+            self.rules[str(name)] = parsed(f"target.metrics.{name}", MetricRule, spec)
+        require("target.timeout_s", timeout_s is None or not float(timeout_s) <= 0,
+                f"must be > 0 or null, got {timeout_s}")
         self.timeout_s = float(timeout_s) if timeout_s is not None else None
-        if env is not None and not isinstance(env, Mapping):
-            raise ConfigError("target.env", "must be a mapping of NAME: value")
+        require("target.env", env is None or isinstance(env, Mapping),
+                "must be a mapping of NAME: value")
         self.env = {str(k): str(v) for k, v in (env or {}).items()}
         self.cwd = cwd
         try:

@@ -14,12 +14,13 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from sematune.errors import ConfigError, TargetError
+from sematune.errors import TargetError
 from sematune.targets._process import run_command
 from sematune.targets.base import BenchmarkMetrics
 from sematune.targets.postgres import PostgresTarget
 from sematune.targets.postgres.latency import latency_stats
 from sematune.targets.postgres.pgbench_output import log_files, parse_summary, read_transaction_log
+from sematune.validate import integer, one_of, require
 
 MODES = {"tpcb": "tpcb-like", "simple_update": "simple-update", "select": "select-only"}
 PROTOCOLS = ("simple", "extended", "prepared")
@@ -102,18 +103,15 @@ class PgbenchTarget(PostgresTarget):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if mode not in MODES:
-            raise ConfigError("target.mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
-        if protocol not in PROTOCOLS:
-            raise ConfigError("target.protocol", f"must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        one_of("target.mode", mode, MODES)
+        one_of("target.protocol", protocol, PROTOCOLS)
         for key, value, low in (("scale", scale, 1), ("clients", clients, 1), ("threads", threads, 0),
                                 ("max_tries", max_tries, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"target.{key}", f"must be an integer >= {low}, got {value!r}")
-        if rate is not None and not (isinstance(rate, (int, float)) and rate > 0):
-            raise ConfigError("target.rate", f"must be a positive number of transactions/s or null, got {rate!r}")
-        if not 0 < float(sampling_rate) <= 1:
-            raise ConfigError("target.sampling_rate", f"must be in (0, 1], got {sampling_rate!r}")
+            integer(f"target.{key}", value, low)
+        require("target.rate", rate is None or (isinstance(rate, (int, float)) and rate > 0),
+                f"must be a positive number of transactions/s or null, got {rate!r}")
+        require("target.sampling_rate", 0 < float(sampling_rate) <= 1,
+                f"must be in (0, 1], got {sampling_rate!r}")
         self.mode, self.scale, self.clients, self.protocol = mode, scale, clients, protocol
         usable = len(self.pin_to_cores or os.sched_getaffinity(0))
         self.threads = min(threads or usable, clients)

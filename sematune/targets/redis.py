@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from sematune.errors import ConfigError, TargetError
+from sematune.errors import TargetError
 from sematune.targets._process import ChildProcess, free_port, require_binary, run_command, tail
 from sematune.targets.base import BenchmarkMetrics, Target
+from sematune.validate import require
 
 OUTPUT = "redis-benchmark.csv"
 ERRORS = "redis-benchmark.err"
@@ -125,18 +126,17 @@ class RedisTarget(Target):
         super().__init__(results_dir=results_dir, pin_to_cores=pin_to_cores, objective=objective)
         names = tests.split(",") if isinstance(tests, str) else list(tests)
         self.tests = [str(t).strip().lower() for t in names if str(t).strip()]
-        if not self.tests or not all(re.fullmatch(r"[a-z_]+", t) for t in self.tests):
-            raise ConfigError("target.tests", f"must be redis-benchmark test names like 'get,set', got {tests!r}")
+        require("target.tests", self.tests and all(re.fullmatch(r"[a-z_]+", t) for t in self.tests),
+                f"must be redis-benchmark test names like 'get,set', got {tests!r}")
         for key, value, low in (("clients", clients, 1), ("pipeline", pipeline, 1), ("data_size", data_size, 1),
                                 ("keyspace", keyspace, 0), ("benchmark_threads", benchmark_threads, 0),
                                 ("min_requests", min_requests, 1), ("calibration_requests", calibration_requests, 1),
                                 ("port", port, 0)):
-            if int(value) < low:
-                raise ConfigError(f"target.{key}", f"must be >= {low}, got {value}")
-        if requests is not None and int(requests) < 1:
-            raise ConfigError("target.requests", f"must be >= 1 or null (auto from the window length), got {requests}")
-        if isinstance(server_args, str):
-            raise ConfigError("target.server_args", "must be a list like ['--io-threads', '2']")
+            require(f"target.{key}", int(value) >= low, f"must be >= {low}, got {value}")
+        require("target.requests", requests is None or int(requests) >= 1,
+                f"must be >= 1 or null (auto from the window length), got {requests}")
+        require("target.server_args", not isinstance(server_args, str),
+                "must be a list like ['--io-threads', '2']")
         self.clients, self.pipeline, self.data_size = int(clients), int(pipeline), int(data_size)
         self.keyspace, self.benchmark_threads = int(keyspace), int(benchmark_threads)
         self.fixed_requests = int(requests) if requests is not None else None

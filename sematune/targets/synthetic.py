@@ -27,10 +27,10 @@ from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
-from sematune.errors import ConfigError
 from sematune.osparams.base import OsParam, Value
 from sematune.osparams.space import ParameterSpace
 from sematune.targets.base import BenchmarkMetrics, Target
+from sematune.validate import require
 
 HALT_POLL_OPT_NS = 120_000.0
 DIRTY_RATIO_OPT = 10.0
@@ -92,8 +92,7 @@ class SyntheticTarget(Target):
             "clients": clients >= 1,
         }
         for key, ok in checks.items():
-            if not ok:
-                raise ConfigError(f"target.{key}", f"invalid value {locals()[key]!r}")
+            require(f"target.{key}", ok, f"invalid value {locals()[key]!r}")
         self.base_throughput = float(base_throughput)
         self.noise_cv = float(noise_cv)
         self.drift_per_window = float(drift_per_window)
@@ -116,8 +115,7 @@ class SyntheticTarget(Target):
     def optimum(self, space: Optional[ParameterSpace] = None) -> tuple[dict[str, Value], float]:
         """The best configuration within ``space``'s domains and its noise-free throughput."""
         space = space or self.space
-        if space is None:
-            raise ConfigError("target", "optimum() needs the run's parameter space")
+        require("target", space is not None, "optimum() needs the run's parameter space")
         best: dict[str, Value] = {}
         for name, (term, peak) in _TERMS.items():
             if name in space:

@@ -16,9 +16,10 @@ import statistics
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Sequence
 
-from sematune.errors import ConfigError, TargetError
+from sematune.errors import TargetError
 from sematune.targets._process import Completed, require_binary, run_command
 from sematune.targets.base import BenchmarkMetrics, Target
+from sematune.validate import require
 
 OUTPUT = "sysbench.out"
 ERRORS = "sysbench.err"
@@ -127,14 +128,14 @@ class SysbenchTarget(Target):
         objective: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(results_dir=results_dir, pin_to_cores=pin_to_cores, objective=objective)
-        if int(threads) < 0:
-            raise ConfigError("target.threads", f"must be >= 0 (0: one per usable CPU), got {threads}")
-        if not 0 < float(percentile) < 100:
-            raise ConfigError("target.percentile", f"must be in (0, 100), got {percentile}")
-        if int(report_interval) < 0:
-            raise ConfigError("target.report_interval", f"must be >= 0 seconds, got {report_interval}")
-        if isinstance(extra_args, str) or not all(isinstance(a, (str, int, float)) for a in extra_args):
-            raise ConfigError("target.extra_args", "must be a list of arguments like ['--rand-type=uniform']")
+        require("target.threads", int(threads) >= 0,
+                f"must be >= 0 (0: one per usable CPU), got {threads}")
+        require("target.percentile", 0 < float(percentile) < 100, f"must be in (0, 100), got {percentile}")
+        require("target.report_interval", int(report_interval) >= 0,
+                f"must be >= 0 seconds, got {report_interval}")
+        require("target.extra_args",
+                not isinstance(extra_args, str) and all(isinstance(a, (str, int, float)) for a in extra_args),
+                "must be a list of arguments like ['--rand-type=uniform']")
         self.threads = int(threads) or len(self.pin_to_cores or os.sched_getaffinity(0))
         self.percentile = float(percentile)
         self.report_interval = int(report_interval)
@@ -234,8 +235,7 @@ class SysbenchCpu(SysbenchTarget):
 
     def __init__(self, *, cpu_max_prime: int = 10000, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if int(cpu_max_prime) < 3:
-            raise ConfigError("target.cpu_max_prime", f"must be >= 3, got {cpu_max_prime}")
+        require("target.cpu_max_prime", int(cpu_max_prime) >= 3, f"must be >= 3, got {cpu_max_prime}")
         self.cpu_max_prime = int(cpu_max_prime)
 
     def test_options(self) -> list[str]:
@@ -263,11 +263,10 @@ class SysbenchMemory(SysbenchTarget):
         for key, value, allowed in (("operation", operation, ("read", "write", "none")),
                                     ("access_mode", access_mode, ("seq", "rnd")),
                                     ("scope", scope, ("global", "local"))):
-            if value not in allowed:
-                raise ConfigError(f"target.{key}", f"must be one of {allowed}, got {value!r}")
+            require(f"target.{key}", value in allowed, f"must be one of {allowed}, got {value!r}")
         for key, value in (("block_size", block_size), ("total_size", total_size)):
-            if not re.fullmatch(r"[0-9]+[KMGTkmgt]?", str(value)):
-                raise ConfigError(f"target.{key}", f"must be a size like 1K, 1M or 0, got {value!r}")
+            require(f"target.{key}", re.fullmatch(r"[0-9]+[KMGTkmgt]?", str(value)),
+                    f"must be a size like 1K, 1M or 0, got {value!r}")
         self.block_size, self.total_size = str(block_size), str(total_size)
         self.operation, self.access_mode, self.scope = operation, access_mode, scope
 
@@ -287,8 +286,8 @@ class SysbenchThreads(SysbenchTarget):
     def __init__(self, *, thread_yields: int = 1000, thread_locks: int = 8, **kwargs: Any) -> None:
         kwargs.setdefault("threads", 4)
         super().__init__(**kwargs)
-        if int(thread_yields) < 1 or int(thread_locks) < 1:
-            raise ConfigError("target.thread_yields", "thread_yields and thread_locks must be >= 1")
+        require("target.thread_yields", not (int(thread_yields) < 1 or int(thread_locks) < 1),
+                "thread_yields and thread_locks must be >= 1")
         self.thread_yields, self.thread_locks = int(thread_yields), int(thread_locks)
 
     def test_options(self) -> list[str]:
@@ -326,14 +325,16 @@ class SysbenchFileio(SysbenchTarget):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if test_mode not in self._MODES:
-            raise ConfigError("target.test_mode", f"must be one of {self._MODES}, got {test_mode!r}")
-        if io_mode not in ("sync", "async", "mmap"):
-            raise ConfigError("target.io_mode", f"must be sync, async or mmap, got {io_mode!r}")
-        if not re.fullmatch(r"[0-9]+[KMGTkmgt]?", str(file_total_size)) or str(file_total_size) in ("0",):
-            raise ConfigError("target.file_total_size", f"must be a size like 256M or 1G, got {file_total_size!r}")
-        if int(file_num) < 1 or int(block_size) < 512 or int(fsync_freq) < 0 or float(rw_ratio) <= 0:
-            raise ConfigError("target.file_num", "file_num >= 1, block_size >= 512, fsync_freq >= 0, rw_ratio > 0")
+        require("target.test_mode", test_mode in self._MODES,
+                f"must be one of {self._MODES}, got {test_mode!r}")
+        require("target.io_mode", io_mode in ("sync", "async", "mmap"),
+                f"must be sync, async or mmap, got {io_mode!r}")
+        require("target.file_total_size", 
+                re.fullmatch(r"[0-9]+[KMGTkmgt]?", str(file_total_size)) and str(file_total_size) != "0",
+                f"must be a size like 256M or 1G, got {file_total_size!r}")
+        require("target.file_num", 
+                not (int(file_num) < 1 or int(block_size) < 512 or int(fsync_freq) < 0 or float(rw_ratio) <= 0),
+                "file_num >= 1, block_size >= 512, fsync_freq >= 0, rw_ratio > 0")
         self.file_total_size, self.file_num, self.test_mode = str(file_total_size), int(file_num), test_mode
         self.block_size, self.io_mode, self.fsync_freq = int(block_size), io_mode, int(fsync_freq)
         self.rw_ratio, self.direct = float(rw_ratio), bool(direct)

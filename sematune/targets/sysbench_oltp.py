@@ -17,11 +17,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from sematune.errors import ConfigError
 from sematune.targets._process import require_binary
 from sematune.targets.base import BenchmarkMetrics
 from sematune.targets.postgres import PostgresTarget
 from sematune.targets.sysbench import OUTPUT, SysbenchTarget, parse_sysbench
+from sematune.validate import integer, one_of
 
 SCRIPTS = ("oltp_read_write", "oltp_read_only", "oltp_write_only", "oltp_point_select", "oltp_update_index",
            "oltp_update_non_index", "oltp_insert", "oltp_delete")
@@ -65,11 +65,9 @@ class SysbenchOltpTarget(PostgresTarget, SysbenchTarget):
     ) -> None:
         kwargs.setdefault("threads", 8)
         super().__init__(**kwargs)
-        if script not in SCRIPTS:
-            raise ConfigError("target.script", f"must be one of {', '.join(SCRIPTS)}, got {script!r}")
+        one_of("target.script", script, SCRIPTS)
         for key, value in (("tables", tables), ("table_size", table_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"target.{key}", f"must be an integer >= 1, got {value!r}")
+            integer(f"target.{key}", value, 1)
         self.test = script
         self.tables, self.table_size = tables, table_size
         self.histogram = bool(histogram)

@@ -32,8 +32,9 @@ from sematune._imports import optional_import
 from sematune.osparams.base import Value
 from sematune.targets.base import BenchmarkMetrics
 from sematune.tuners._configspace import build_configspace, from_configspace_values, to_configspace_values
-from sematune.tuners._learning import LearningTuner, check, is_int
+from sematune.tuners._learning import LearningTuner
 from sematune.tuners.base import Observation, TunerResponse
+from sematune.validate import integer
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class AskTellTuner(LearningTuner):
 
     def __init__(self, *, n_trials: int = 30, space_seed: Optional[int] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        check("n_trials", is_int(n_trials) and n_trials >= 1, f"must be an integer >= 1, got {n_trials!r}")
+        integer("tuner.n_trials", n_trials, 1)
         self.n_trials = n_trials
         self.settings: dict[str, Any] = {}
         self._cs = build_configspace(self.space, self.seed if space_seed is None else space_seed, self.extra or "")

@@ -5,18 +5,19 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from sematune.tuners._learning import check, is_number
+from sematune.validate import is_number, require
+
 
 
 class EpsilonGreedy:
     """``ε(t) = max(end, start × decay^t)`` after ``t`` decisions; ties broken at random (seeded)."""
 
     def __init__(self, start: float, end: float, decay: float, rng: random.Random) -> None:
-        check("epsilon_start", is_number(start) and 0 <= start <= 1, f"must be in [0, 1], got {start!r}")
-        check("epsilon_end", is_number(end) and 0 <= end <= 1, f"must be in [0, 1], got {end!r}")
-        check("epsilon_end", not (is_number(start) and is_number(end)) or end <= start,
-              f"must not exceed epsilon_start ({start!r}), got {end!r}")
-        check("epsilon_decay", is_number(decay) and 0 < decay <= 1, f"must be in (0, 1], got {decay!r}")
+        require("tuner.epsilon_start", is_number(start) and 0 <= start <= 1, f"must be in [0, 1], got {start!r}")
+        require("tuner.epsilon_end", is_number(end) and 0 <= end <= 1, f"must be in [0, 1], got {end!r}")
+        require("tuner.epsilon_end", not (is_number(start) and is_number(end)) or end <= start,
+                f"must not exceed epsilon_start ({start!r}), got {end!r}")
+        require("tuner.epsilon_decay", is_number(decay) and 0 < decay <= 1, f"must be in (0, 1], got {decay!r}")
         self.start, self.end, self.decay = float(start), float(end), float(decay)
         self.rng = rng
         self.steps = 0

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from sematune.errors import ConfigError
 from sematune.osparams.base import Value
 from sematune.osparams.space import ParameterSpace
-from sematune.tuners._learning import check, is_int
+from sematune.validate import integer, require
 
 
 class ActionGrid:
     """Per-knob value grids and the actions "set knob ``k`` to grid value ``j``"."""
 
     def __init__(self, space: ParameterSpace, grid_points: int, max_actions: int) -> None:
-        check("grid_points", is_int(grid_points) and grid_points >= 2, f"must be an integer >= 2, got {grid_points!r}")
-        check("max_actions", is_int(max_actions) and max_actions >= 2, f"must be an integer >= 2, got {max_actions!r}")
+        integer("tuner.grid_points", grid_points, 2)
+        integer("tuner.max_actions", max_actions, 2)
         self.space = space
         self.names = space.names
         numeric = [p for p in space if p.domain.choices is None]
@@ -31,13 +30,10 @@ class ActionGrid:
         points = grid_points
         if numeric:
             points = min(grid_points, (max_actions - fixed) // len(numeric))
-        if points < 2 or fixed > max_actions:
-            need = fixed + 2 * len(numeric)
-            raise ConfigError(
-                "tuner.max_actions",
+        need = fixed + 2 * len(numeric)
+        require("tuner.max_actions", points >= 2 and fixed <= max_actions,
                 f"{max_actions} actions cannot hold the {fixed} categorical choices plus 2 grid points for each "
-                f"of the {len(numeric)} numeric knobs (at least {need} needed); raise max_actions or tune fewer knobs",
-            )
+                f"of the {len(numeric)} numeric knobs (at least {need} needed); raise max_actions or tune fewer knobs")
         #: Grid points per numeric knob after the cap (small integer ranges may have fewer).
         self.points = points
         self.values: list[list[Value]] = [p.domain.grid(points) for p in space]

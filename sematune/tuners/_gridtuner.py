@@ -17,8 +17,9 @@ from sematune.osparams.base import Value
 from sematune.targets.base import BenchmarkMetrics
 from sematune.tuners._explore import EpsilonGreedy
 from sematune.tuners._grid import ActionGrid
-from sematune.tuners._learning import LearningTuner, check, is_number
+from sematune.tuners._learning import LearningTuner
 from sematune.tuners.base import TunerResponse
+from sematune.validate import is_number, require
 
 
 class GridTuner(LearningTuner):
@@ -36,7 +37,7 @@ class GridTuner(LearningTuner):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check("discount", is_number(discount) and 0 <= discount < 1, f"must be in [0, 1), got {discount!r}")
+        require("tuner.discount", is_number(discount) and 0 <= discount < 1, f"must be in [0, 1), got {discount!r}")
         self.rng = random.Random(self.seed)
         self.policy = EpsilonGreedy(epsilon_start, epsilon_end, epsilon_decay, self.rng)
         self.grid = ActionGrid(self.space, grid_points, max_actions)

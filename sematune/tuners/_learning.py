@@ -1,4 +1,4 @@
-"""Shared plumbing of the learning tuners: settings checks, the reward scale, failed windows.
+"""Shared plumbing of the learning tuners: the reward scale, failed windows.
 
 Every learning tuner sees rewards that are already direction-aware (higher is better). This
 base keeps the numbers they all need from the observed windows:
@@ -16,25 +16,10 @@ import logging
 from abc import abstractmethod
 from typing import Any, Mapping, Optional
 
-from sematune.errors import ConfigError
 from sematune.osparams.base import Value
 from sematune.tuners.base import Observation, Tuner, TunerResponse
 
 log = logging.getLogger(__name__)
-
-
-def check(key: str, ok: bool, message: str) -> None:
-    """Raise ``ConfigError('tuner.<key>', message)`` unless ``ok``."""
-    if not ok:
-        raise ConfigError(f"tuner.{key}", message)
-
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class LearningTuner(Tuner):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from sematune._imports import optional_import
-from sematune.tuners._learning import check, is_int, is_number
+from sematune.validate import is_int, is_number, require
 
 #: Knob count above which the acquisition search gets the small budget (its cost grows with knobs).
 LARGE_SPACE = 16
@@ -44,10 +44,11 @@ class InitialDesign:
     def checked(cls, n_initial: Any, random_probability: Any,
                 keys: tuple[str, str] = ("n_initial", "random_probability")) -> "InitialDesign":
         """Validated settings; errors name ``tuner.<keys[i]>`` (the tuner's own config keys)."""
-        check(keys[0], n_initial is None or (is_int(n_initial) and n_initial >= 0),
-              f"must be null or an integer >= 0, got {n_initial!r}")
-        check(keys[1], random_probability is None or (is_number(random_probability) and 0 <= random_probability <= 1),
-              f"must be null or a probability in [0, 1], got {random_probability!r}")
+        require(f"tuner.{keys[0]}", n_initial is None or (is_int(n_initial) and n_initial >= 0),
+                f"must be null or an integer >= 0, got {n_initial!r}")
+        require(f"tuner.{keys[1]}",
+                random_probability is None or (is_number(random_probability) and 0 <= random_probability <= 1),
+                f"must be null or a probability in [0, 1], got {random_probability!r}")
         return cls(n_initial, None if random_probability is None else float(random_probability))
 
     def for_space(self, knobs: int, n_trials: int, optimizer: str = "smac") -> "InitialDesign":
@@ -76,8 +77,8 @@ class SmacBudget:
 
     def __post_init__(self) -> None:
         for key, value in asdict(self).items():
-            check(key, value is None or (is_int(value) and value >= 1),
-                  f"must be null or an integer >= 1, got {value!r}")
+            require(f"tuner.{key}", value is None or (is_int(value) and value >= 1),
+                    f"must be null or an integer >= 1, got {value!r}")
 
     def for_space(self, knobs: int) -> "SmacBudget":
         """This budget with every ``None`` filled in for a space of ``knobs`` knobs."""

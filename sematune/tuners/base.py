@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Literal, Mapping, Optional, Sequence
 
 from pydantic import BaseModel, Field
 
-from sematune.errors import ConfigError
 from sematune.osparams.base import Value
 from sematune.osparams.space import ParameterSpace
 from sematune.targets.base import BenchmarkMetrics
+from sematune.validate import require
 
 Goal = Literal["maximize", "minimize"]
 
@@ -79,8 +79,8 @@ class Tuner(ABC):
     extra: ClassVar[Optional[str]] = None
 
     def __init__(self, *, space: ParameterSpace, goal: Goal = "maximize", seed: int = 0) -> None:
-        if goal not in ("maximize", "minimize"):
-            raise ConfigError("objective.goal", f"must be maximize or minimize, not {goal!r}")
+        require("objective.goal", goal in ("maximize", "minimize"),
+                f"must be maximize or minimize, not {goal!r}")
         self.space = space
         self.goal: Goal = goal
         self.seed = int(seed)

@@ -24,8 +24,8 @@ from typing import Any, Iterator, Mapping, Optional
 from sematune._imports import optional_import
 from sematune.osparams.base import Value
 from sematune.tuners._gridtuner import GridTuner
-from sematune.tuners._learning import check, is_int, is_number
 from sematune.tuners.base import Observation
+from sematune.validate import integer, is_number, require
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -56,12 +56,13 @@ class DQNTuner(GridTuner):
                                 ("replay_size", replay_size, 1), ("train_steps", train_steps, 0),
                                 ("learn_start", learn_start, 1), ("target_sync", target_sync, 1),
                                 ("threads", threads, 1)):
-            check(key, is_int(value) and value >= low, f"must be an integer >= {low}, got {value!r}")
-        check("learning_rate", is_number(learning_rate) and learning_rate > 0, f"must be > 0, got {learning_rate!r}")
-        check("device", device in DEVICES, f"must be one of {list(DEVICES)}, got {device!r}")
+            integer(f"tuner.{key}", value, low)
+        require("tuner.learning_rate", is_number(learning_rate) and learning_rate > 0,
+                f"must be > 0, got {learning_rate!r}")
+        require("tuner.device", device in DEVICES, f"must be one of {list(DEVICES)}, got {device!r}")
         torch = self.torch = optional_import("torch", "dqn")
-        if device == "cuda" and not torch.cuda.is_available():
-            check("device", False, "is cuda but torch sees no CUDA device (use auto or cpu)")
+        require("tuner.device", device != "cuda" or torch.cuda.is_available(),
+                "is cuda but torch sees no CUDA device (use auto or cpu)")
         self.device = torch.device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
         self.settings = {
             "horizon": horizon, "hidden": hidden, "learning_rate": float(learning_rate), "batch_size": batch_size,

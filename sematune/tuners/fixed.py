@@ -8,6 +8,7 @@ from sematune.errors import ConfigError
 from sematune.osparams.base import Value
 from sematune.targets.base import BenchmarkMetrics
 from sematune.tuners.base import Tuner, TunerResponse
+from sematune.validate import require
 
 
 class FixedTuner(Tuner):
@@ -17,15 +18,15 @@ class FixedTuner(Tuner):
         super().__init__(**kwargs)
         self.parameters: dict[str, Value] = {}
         for name, raw in dict(parameters or {}).items():
-            if name not in self.space:
-                raise ConfigError(f"tuner.parameters.{name}", f"unknown knob (the set has {self.space.names})")
+            require(f"tuner.parameters.{name}", name in self.space,
+                    f"unknown knob (the set has {self.space.names})")
             param = self.space[name]
             try:
                 value = param.coerce(raw)
             except ValueError as exc:
                 raise ConfigError(f"tuner.parameters.{name}", str(exc)) from None
-            if not param.domain.contains(value):
-                raise ConfigError(f"tuner.parameters.{name}", f"{raw!r} is outside {param.domain.describe()}")
+            require(f"tuner.parameters.{name}", param.domain.contains(value),
+                    f"{raw!r} is outside {param.domain.describe()}")
             self.parameters[name] = value
 
     def suggest_parameters(

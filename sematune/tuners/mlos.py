@@ -27,9 +27,10 @@ from typing import Any, Mapping, Optional
 
 from sematune._imports import optional_import
 from sematune.tuners._asktell import AskTellTuner
-from sematune.tuners._learning import check, derived_seed, is_int
+from sematune.tuners._learning import derived_seed
 from sematune.tuners._smac import InitialDesign, SmacBudget
 from sematune.tuners.base import Observation
+from sematune.validate import is_int, require
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +65,19 @@ class MlosTuner(AskTellTuner):
     ) -> None:
         super().__init__(n_trials=n_trials, seed=seed, space_seed=derived_seed(seed), **kwargs)
         adapter = (space_adapter or "identity").lower() if isinstance(space_adapter, (str, type(None))) else None
-        check("optimizer", isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS,
-              f"must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
-        check("space_adapter", adapter in ADAPTERS, f"must be null or one of {list(ADAPTERS)}, got {space_adapter!r}")
-        check("fast_model", isinstance(fast_model, bool), f"must be true or false, got {fast_model!r}")
+        require("tuner.optimizer", isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS,
+                f"must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
+        require("tuner.space_adapter", adapter in ADAPTERS,
+                f"must be null or one of {list(ADAPTERS)}, got {space_adapter!r}")
+        require("tuner.fast_model", isinstance(fast_model, bool), f"must be true or false, got {fast_model!r}")
         if adapter == "llamatune":
-            check("num_low_dims", is_int(num_low_dims) and 1 <= num_low_dims < len(self.space),
-                  f"must be an integer in [1, {len(self.space) - 1}] (fewer than the {len(self.space)} knobs), "
-                  f"got {num_low_dims!r}")
-            check("max_unique_values_per_param",
-                  max_unique_values_per_param is None or (is_int(max_unique_values_per_param)
-                                                          and max_unique_values_per_param >= 2),
-                  f"must be null or an integer >= 2, got {max_unique_values_per_param!r}")
+            require("tuner.num_low_dims", is_int(num_low_dims) and 1 <= num_low_dims < len(self.space),
+                    f"must be an integer in [1, {len(self.space) - 1}] (fewer than the {len(self.space)} knobs), "
+                    f"got {num_low_dims!r}")
+            require("tuner.max_unique_values_per_param",
+                    max_unique_values_per_param is None or (is_int(max_unique_values_per_param)
+                                                            and max_unique_values_per_param >= 2),
+                    f"must be null or an integer >= 2, got {max_unique_values_per_param!r}")
         searched = num_low_dims if adapter == "llamatune" else len(self.space)  # the optimizer's dimensions
         design = InitialDesign.checked(n_random_init, n_random_probability, keys=("n_random_init", "n_random_probability"))
         design = design.for_space(searched, n_trials, "flaml" if optimizer.lower() == "flaml" else "smac")

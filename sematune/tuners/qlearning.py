@@ -20,8 +20,8 @@ from typing import Any, Mapping
 
 from sematune.osparams.base import Value
 from sematune.tuners._gridtuner import GridTuner
-from sematune.tuners._learning import check, is_number
 from sematune.tuners.base import Observation
+from sematune.validate import is_number, require
 
 
 class QLearningTuner(GridTuner):
@@ -31,8 +31,8 @@ class QLearningTuner(GridTuner):
 
     def __init__(self, *, learning_rate: float = 0.5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        check("learning_rate", is_number(learning_rate) and 0 < learning_rate <= 1,
-              f"must be in (0, 1], got {learning_rate!r}")
+        require("tuner.learning_rate", is_number(learning_rate) and 0 < learning_rate <= 1,
+                f"must be in (0, 1], got {learning_rate!r}")
         self.alpha = float(learning_rate)
         self.settings = {"learning_rate": self.alpha}
         #: v[k][j]: knob k's share of the value of a configuration with knob k at grid value j.

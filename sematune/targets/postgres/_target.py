@@ -14,7 +14,7 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from sematune.errors import ConfigError, TargetError
+from sematune.errors import TargetError
 from sematune.targets._process import ChildProcess, Completed, run_command
 from sematune.targets.base import Target
 from sematune.targets.postgres._cluster import RESERVED_SETTINGS, PostgresCluster
@@ -23,6 +23,7 @@ from sematune.targets.postgres._databases import (
 )
 from sematune.targets.postgres._install import PgInstall, find_install, staged_for
 from sematune.targets.postgres._user import RunUser, resolve_run_user
+from sematune.validate import require
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +75,13 @@ class PostgresTarget(Target):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if lock_timeout_s < 0:
-            raise ConfigError("target.lock_timeout_s", f"must be >= 0, got {lock_timeout_s}")
+        require("target.lock_timeout_s", not (lock_timeout_s < 0), f"must be >= 0, got {lock_timeout_s}")
         for key, value in dict(server_settings or {}).items():
-            if not str(key).replace("_", "").replace(".", "").isalnum() or value is None:
-                raise ConfigError(f"target.server_settings.{key}", f"not a PostgreSQL setting name/value: {value!r}")
-            if key in RESERVED_SETTINGS:
-                raise ConfigError(f"target.server_settings.{key}", "is managed by SemaTune (loopback, free port)")
+            require(f"target.server_settings.{key}", 
+                    str(key).replace("_", "").replace(".", "").isalnum() and value is not None,
+                    f"not a PostgreSQL setting name/value: {value!r}")
+            require(f"target.server_settings.{key}", key not in RESERVED_SETTINGS,
+                    "is managed by SemaTune (loopback, free port)")
         self.pg_bin_dir = pg_bin_dir or None
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.run_user = resolve_run_user(run_as)

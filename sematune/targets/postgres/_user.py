@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from sematune.errors import ConfigError
+from sematune.validate import require
 
 #: Accounts tried in order when running as root and ``run_as`` is not set.
 FALLBACK_USERS = ("postgres", "nobody")
@@ -35,8 +36,8 @@ class RunUser:
 def resolve_run_user(run_as: Optional[str] = None) -> Optional[RunUser]:
     """The account to demote to, or None when this process is not root (nothing to do)."""
     if os.geteuid() != 0:
-        if run_as and run_as != pwd.getpwuid(os.geteuid()).pw_name:
-            raise ConfigError("target.run_as", f"only root can run the server as {run_as!r}")
+        require("target.run_as", not run_as or run_as == pwd.getpwuid(os.geteuid()).pw_name,
+                f"only root can run the server as {run_as!r}")
         return None
     names = [run_as] if run_as else list(FALLBACK_USERS)
     for name in names:
@@ -44,8 +45,7 @@ def resolve_run_user(run_as: Optional[str] = None) -> Optional[RunUser]:
             entry = pwd.getpwnam(name)
         except KeyError:
             continue
-        if entry.pw_uid == 0:
-            raise ConfigError("target.run_as", f"{name!r} is root; PostgreSQL refuses to run as root")
+        require("target.run_as", entry.pw_uid != 0, f"{name!r} is root; PostgreSQL refuses to run as root")
         return RunUser(name, entry.pw_uid, entry.pw_gid)
     raise ConfigError(
         "target.run_as",

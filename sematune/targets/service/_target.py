@@ -14,12 +14,11 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from pydantic import ValidationError
-
 from sematune.errors import ConfigError, TargetError
 from sematune.targets.base import CORE_METRICS, BenchmarkMetrics, Target
 from sematune.targets.service._attach import Attach
 from sematune.targets.service._source import MetricSource, Reading
+from sematune.validate import one_of, parsed, require
 
 SOURCE_KINDS = ("prometheus", "command", "postgres", "redis")
 RESULT = "service_metrics.json"
@@ -27,25 +26,17 @@ RESULT = "service_metrics.json"
 PREFIX = "service/"
 
 
-def _one_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else err["msg"]
-
-
 def build_source(source: Mapping[str, Any], metrics: Mapping[str, Mapping[str, Any]],
                  sample_interval_s: float) -> MetricSource:
     """The metric source that ``target.source.kind`` names, with its settings checked."""
     settings = dict(source or {})
     kind = settings.pop("kind", None)
-    if kind not in SOURCE_KINDS:
-        raise ConfigError("target.source.kind", f"must be one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
+    one_of("target.source.kind", kind, SOURCE_KINDS)
     needs_metrics = kind in ("prometheus", "command")
-    if needs_metrics and not metrics:
-        raise ConfigError("target.metrics", f"a {kind} source needs metrics: name → where its number is")
-    if not needs_metrics and metrics:
-        raise ConfigError("target.metrics", f"the {kind} preset has fixed metrics; leave target.metrics empty")
-    key = "target.metrics"
+    require("target.metrics", metrics or not needs_metrics,
+            f"a {kind} source needs metrics: name → where its number is")
+    require("target.metrics", needs_metrics or not metrics,
+            f"the {kind} preset has fixed metrics; leave target.metrics empty")
     try:
         if needs_metrics:
             if kind == "prometheus":
@@ -54,13 +45,8 @@ def build_source(source: Mapping[str, Any], metrics: Mapping[str, Mapping[str, A
             else:
                 from sematune.targets.service._command import CommandMetric as rule_cls  # type: ignore[assignment]
                 from sematune.targets.service._command import CommandSource as source_cls  # type: ignore[assignment]
-            rules = {}
-            for name, rule in metrics.items():
-                key = f"target.metrics.{name}"
-                rules[str(name)] = rule_cls.model_validate(rule)
-            key = "target.source"
+            rules = {str(name): parsed(f"target.metrics.{name}", rule_cls, rule) for name, rule in metrics.items()}
             return source_cls(metrics=rules, sample_interval_s=sample_interval_s, **settings)  # type: ignore[arg-type]
-        key = "target.source"
         if kind == "postgres":
             from sematune.targets.service._postgres import PostgresSource
 
@@ -68,10 +54,8 @@ def build_source(source: Mapping[str, Any], metrics: Mapping[str, Mapping[str, A
         from sematune.targets.service._redis import RedisSource
 
         return RedisSource(sample_interval_s=sample_interval_s, **settings)
-    except ValidationError as exc:
-        raise ConfigError(key, _one_line(exc)) from None
     except (TypeError, ValueError) as exc:
-        raise ConfigError(key, str(exc).splitlines()[0]) from None
+        raise ConfigError("target.source", str(exc).splitlines()[0]) from None
 
 
 class ServiceTarget(Target):
@@ -88,17 +72,13 @@ class ServiceTarget(Target):
         pin_to_cores: str | Sequence[int] | None = None,
         objective: Mapping[str, str] | None = None,
     ) -> None:
-        if pin_to_cores:
-            raise ConfigError("target.pin_to_cores", "a running service is not started by SemaTune, so it "
-                              "cannot be pinned; pin it where it is started (e.g. systemd CPUAffinity=)")
+        require("target.pin_to_cores", not pin_to_cores,
+                "a running service is not started by SemaTune, so it "
+                "cannot be pinned; pin it where it is started (e.g. systemd CPUAffinity=)")
         super().__init__(results_dir=results_dir, objective=objective)
-        if not sample_interval_s > 0:
-            raise ConfigError("target.sample_interval_s", f"must be > 0, got {sample_interval_s}")
+        require("target.sample_interval_s", sample_interval_s > 0, f"must be > 0, got {sample_interval_s}")
         self.source = build_source(source, metrics or {}, float(sample_interval_s))
-        try:
-            self.attach = Attach.model_validate(dict(attach or {}))
-        except ValidationError as exc:
-            raise ConfigError("target.attach", _one_line(exc)) from None
+        self.attach = parsed("target.attach", Attach, attach or {})
 
     # -- the contract -------------------------------------------------------------------------
     def pre_execute(self) -> bool:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from sematune.errors import ConfigError, TargetError
+from sematune.errors import TargetError
 from sematune.targets.base import BenchmarkMetrics
 from sematune.targets.postgres import PostgresTarget
 from sematune.targets.postgres.activity import counter_delta, server_counters
@@ -17,6 +17,7 @@ from sematune.targets.tpcc import _loader
 from sematune.targets.tpcc._driver import SPEC_MIX, TX_TYPES, DriverSettings, TpccDriver
 from sematune.targets.tpcc._pgbench import pgbench_command, summarize_pgbench, write_counters, write_scripts
 from sematune.targets.tpcc._summary import metrics_from_summary, read_summary, summarize_records, write_summary
+from sematune.validate import integer, is_int, is_number, one_of, require
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +34,11 @@ STABILITY_SETTINGS = {
 }
 
 
-def _positive_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"target.{key}", f"must be an integer >= 1, got {value!r}")
-    return value
-
-
 def _rate(key: str, value: Any) -> Optional[float]:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
-        raise ConfigError(f"target.{key}", f"must be a positive number of transactions/s or null, got {value!r}")
+    require(f"target.{key}", is_number(value) and value > 0 and math.isfinite(value),
+            f"must be a positive number of transactions/s or null, got {value!r}")
     return float(value)
 
 
@@ -76,27 +71,25 @@ class TpccTarget(PostgresTarget):
     ) -> None:
         base = STABILITY_SETTINGS if stable_server else {}
         super().__init__(server_settings={**base, **dict(server_settings or {})}, **kwargs)
-        self.warehouses = _positive_int("warehouses", warehouses)
-        self.clients = _positive_int("clients", clients)
-        self.max_tries = _positive_int("max_tries", max_tries)
-        if driver not in DRIVERS:
-            raise ConfigError("target.driver", f"must be one of {', '.join(DRIVERS)}, got {driver!r}")
+        self.warehouses = integer("target.warehouses", warehouses, 1)
+        self.clients = integer("target.clients", clients, 1)
+        self.max_tries = integer("target.max_tries", max_tries, 1)
+        one_of("target.driver", driver, DRIVERS)
         self.driver_kind = driver
         self.rate = _rate("rate", rate)
-        if arrivals not in ("poisson", "uniform"):
-            raise ConfigError("target.arrivals", f"must be poisson or uniform, got {arrivals!r}")
+        require("target.arrivals", arrivals in ("poisson", "uniform"),
+                f"must be poisson or uniform, got {arrivals!r}")
         self.arrivals = arrivals
-        if not isinstance(think_time_scale, (int, float)) or think_time_scale < 0:
-            raise ConfigError("target.think_time_scale", f"must be >= 0, got {think_time_scale!r}")
+        require("target.think_time_scale", isinstance(think_time_scale, (int, float)) and not think_time_scale < 0,
+                f"must be >= 0, got {think_time_scale!r}")
         self.think_time_scale = float(think_time_scale)
-        if driver == "pgbench" and self.think_time_scale > 0:
-            raise ConfigError("target.think_time_scale", "keying/think times need driver=psycopg")
-        if self.rate and self.think_time_scale > 0:
-            raise ConfigError("target.think_time_scale", "is for closed-loop runs; unset it or target.rate")
+        require("target.think_time_scale", not (driver == "pgbench" and self.think_time_scale > 0),
+                "keying/think times need driver=psycopg")
+        require("target.think_time_scale", not (self.rate and self.think_time_scale > 0),
+                "is for closed-loop runs; unset it or target.rate")
         self.mix = self._parse_mix(mix)
         self.workload_change = self._parse_change(workload_change)
-        if warmup_s < 0:
-            raise ConfigError("target.warmup_s", f"must be >= 0, got {warmup_s}")
+        require("target.warmup_s", not (warmup_s < 0), f"must be >= 0, got {warmup_s}")
         self.warmup_s = float(warmup_s)
         self.checkpoint_every_window = bool(checkpoint_every_window)
         self.seed = int(seed)
@@ -111,29 +104,26 @@ class TpccTarget(PostgresTarget):
         if mix is None:
             return dict(zip(TX_TYPES, SPEC_MIX))
         unknown = sorted(set(mix) - set(TX_TYPES))
-        if unknown:
-            raise ConfigError("target.mix", f"unknown transaction types {unknown}; use {', '.join(TX_TYPES)}")
+        require("target.mix", not unknown, f"unknown transaction types {unknown}; use {', '.join(TX_TYPES)}")
         out = {name: mix.get(name, 0) for name in TX_TYPES}
         for name, weight in out.items():
-            if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
-                raise ConfigError(f"target.mix.{name}", f"must be an integer weight >= 0, got {weight!r}")
-        if sum(out.values()) == 0:
-            raise ConfigError("target.mix", "all weights are 0")
+            require(f"target.mix.{name}", is_int(weight) and weight >= 0,
+                    f"must be an integer weight >= 0, got {weight!r}")
+        require("target.mix", sum(out.values()) != 0, "all weights are 0")
         return out
 
     def _parse_change(self, change: Optional[Mapping[str, Any]]) -> Optional[dict[str, Any]]:
         if not change:
             return None
         unknown = sorted(set(change) - {"every", "clients", "rate"})
-        if unknown:
-            raise ConfigError("target.workload_change", f"unknown keys {unknown}; use every, clients, rate")
-        every = _positive_int("workload_change.every", change.get("every"))
-        clients = [_positive_int("workload_change.clients", c) for c in (change.get("clients") or [])]
+        require("target.workload_change", not unknown, f"unknown keys {unknown}; use every, clients, rate")
+        every = integer("target.workload_change.every", change.get("every"), 1)
+        clients = [integer("target.workload_change.clients", c, 1) for c in (change.get("clients") or [])]
         rates = [_rate("workload_change.rate", r) for r in (change.get("rate") or [])]
-        if not clients and not rates:
-            raise ConfigError("target.workload_change", "needs a clients and/or rate list")
-        if rates and self.think_time_scale > 0:
-            raise ConfigError("target.workload_change.rate", "open-loop rates cannot be combined with think times")
+        require("target.workload_change", clients or rates,
+                "needs a clients and/or rate list")
+        require("target.workload_change.rate", not (rates and self.think_time_scale > 0),
+                "open-loop rates cannot be combined with think times")
         return {"every": every, "clients": clients, "rate": rates}
 
     # -- template -------------------------------------------------------------------------------
