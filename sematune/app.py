@@ -27,7 +27,7 @@ from sematune.errors import ConfigError, SemaTuneError
 from sematune.tracking.closing import closing_block
 from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker
 from sematune.tracking.recorder import RunRecorder
-from sematune.tracking.redact import install_log_redaction, redact, redact_overrides
+from sematune.tracking.redact import install_log_redaction, redact, redact_hydra_files, redact_overrides
 from sematune.tracking.run_info import run_params, run_tags
 from sematune.tracking.store_check import check_tracking_store
 from sematune.tracking.sweep_runs import job_tags
@@ -62,9 +62,21 @@ def _skip_finished(cfg: DictConfig) -> bool:
         return False
 
 
+def _redact_hydra_records() -> None:
+    """Hydra wrote ``.hydra/*.yaml`` (and a sweep's ``multirun.yaml``) before the task: mask secrets there."""
+    hydra_cfg = HydraConfig.get()
+    files = []
+    if hydra_cfg.output_subdir is not None:
+        files += sorted((Path(hydra_cfg.runtime.output_dir) / str(hydra_cfg.output_subdir)).glob("*.yaml"))
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        files.append(Path(str(hydra_cfg.sweep.dir)) / "multirun.yaml")
+    redact_hydra_files(files, list(hydra_cfg.overrides.task))
+
+
 def run(cfg: DictConfig) -> int:
     """Run one tuning run from a composed config; return the exit code."""
     install_log_redaction()
+    _redact_hydra_records()
     try:  # every interpolation (${oc.env:…}) resolved up front: a missing one is a config error
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 MASK = "***"
@@ -88,3 +89,33 @@ def install_log_redaction() -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+def redact_hydra_files(files: Iterable[Path], overrides: list[str]) -> list[Path]:
+    """Rewrite Hydra's own records (``.hydra/*.yaml``, ``multirun.yaml``) with secrets masked.
+
+    Hydra writes them before the task runs, so a secret typed on the command line
+    (``+tuner.api_key=sk-…``) would stay there in clear. Each secret-named override ``k=v`` becomes
+    ``k=***``, the composed ``config.yaml`` is masked by key name, and credential-looking environment
+    values are masked everywhere. Returns the files changed.
+    """
+    import yaml
+
+    pairs = {item: masked for item, masked in zip(overrides, redact_overrides(overrides)) if item != masked}
+    changed = []
+    for path in files:
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        masked = text
+        if path.name == "config.yaml":
+            data = yaml.safe_load(text)
+            if redact(data) != data:
+                masked = yaml.safe_dump(redact(data), sort_keys=False, allow_unicode=True)
+        for item in sorted(pairs, key=len, reverse=True):
+            masked = masked.replace(item, pairs[item])
+        masked = redact_text(masked)
+        if masked != text:
+            path.write_text(masked, encoding="utf-8")
+            changed.append(path)
+    return changed
