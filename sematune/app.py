@@ -132,6 +132,8 @@ def run(cfg: DictConfig) -> int:
     )
     session = RunSession(components, hydra_cfg.runtime.output_dir, recorder, run_name=run_name, probes=probes)
     code = session.run()
+    if code == 0 and recorder.tracking_error is not None:
+        code = 1  # tuned and restored, but the MLflow record is incomplete: not a clean success
     uri, experiment_id, run_id = recorder.mlflow_location()
     block = closing_block(recorder.summary, run_dir=hydra_cfg.runtime.output_dir, tracking_uri=uri,
                           experiment_id=experiment_id, run_id=run_id)
