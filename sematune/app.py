@@ -27,7 +27,8 @@ from sematune.errors import ConfigError, SemaTuneError
 from sematune.tracking.closing import closing_block
 from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker
 from sematune.tracking.recorder import RunRecorder
-from sematune.tracking.redact import install_log_redaction, redact, redact_hydra_files, redact_overrides
+from sematune.tracking.redact import (install_log_redaction, redact, redact_hydra_files, redact_overrides,
+                                      register_override_secrets)
 from sematune.tracking.run_info import run_params, run_tags
 from sematune.tracking.store_check import check_tracking_store
 from sematune.tracking.sweep_runs import job_tags
@@ -178,6 +179,7 @@ def main() -> None:
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let composition errors reach us, not Hydra's printer
     # conf/hydra/launcher/*.yaml are presets over the launcher plugins' schemas of the same name.
     warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema")
+    register_override_secrets(arg for arg in sys.argv[1:] if not arg.startswith("-"))
     try:
         _task()
     except SystemExit:
