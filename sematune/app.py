@@ -27,7 +27,8 @@ from sematune.errors import ConfigError, SemaTuneError
 from sematune.tracking.closing import closing_block
 from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker
 from sematune.tracking.recorder import RunRecorder
-from sematune.tracking.redact import install_log_redaction, redact, redact_overrides
+from sematune.tracking.redact import (install_log_redaction, redact, redact_hydra_files, redact_overrides,
+                                      register_override_secrets)
 from sematune.tracking.run_info import run_params, run_tags
 from sematune.tracking.store_check import check_tracking_store
 from sematune.tracking.sweep_runs import job_tags
@@ -62,9 +63,21 @@ def _skip_finished(cfg: DictConfig) -> bool:
         return False
 
 
+def _redact_hydra_records() -> None:
+    """Hydra wrote ``.hydra/*.yaml`` (and a sweep's ``multirun.yaml``) before the task: mask secrets there."""
+    hydra_cfg = HydraConfig.get()
+    files = []
+    if hydra_cfg.output_subdir is not None:
+        files += sorted((Path(hydra_cfg.runtime.output_dir) / str(hydra_cfg.output_subdir)).glob("*.yaml"))
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        files.append(Path(str(hydra_cfg.sweep.dir)) / "multirun.yaml")
+    redact_hydra_files(files, list(hydra_cfg.overrides.task))
+
+
 def run(cfg: DictConfig) -> int:
     """Run one tuning run from a composed config; return the exit code."""
     install_log_redaction()
+    _redact_hydra_records()
     try:  # every interpolation (${oc.env:…}) resolved up front: a missing one is a config error
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:
@@ -120,6 +133,8 @@ def run(cfg: DictConfig) -> int:
     )
     session = RunSession(components, hydra_cfg.runtime.output_dir, recorder, run_name=run_name, probes=probes)
     code = session.run()
+    if code == 0 and recorder.tracking_error is not None:
+        code = 1  # tuned and restored, but the MLflow record is incomplete: not a clean success
     uri, experiment_id, run_id = recorder.mlflow_location()
     block = closing_block(recorder.summary, run_dir=hydra_cfg.runtime.output_dir, tracking_uri=uri,
                           experiment_id=experiment_id, run_id=run_id)
@@ -164,6 +179,7 @@ def main() -> None:
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let composition errors reach us, not Hydra's printer
     # conf/hydra/launcher/*.yaml are presets over the launcher plugins' schemas of the same name.
     warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema")
+    register_override_secrets(arg for arg in sys.argv[1:] if not arg.startswith("-"))
     try:
         _task()
     except SystemExit:

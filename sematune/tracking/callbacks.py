@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sematune.errors import ConfigError
 from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker
+from sematune.tracking.redact import install_log_redaction, redact_overrides
 from sematune.tracking.sweep_runs import (
     FINISHED,
     SWEEP_KEY_TAG,
@@ -90,6 +91,7 @@ class ParallelLaunchGuard(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        install_log_redaction()  # before the launcher logs each job's overrides
         try:
             check_parallel_launch(config)
         except ConfigError as exc:
@@ -142,8 +144,8 @@ class MlflowSweepCallback(Callback):
         tags = {
             "sematune.kind": "sweep",
             "sweep_dir": str(self.sweep_dir.resolve()),
-            "overrides": " ".join(overrides)[:5000],
-            SWEEP_OVERRIDES_TAG: json.dumps(overrides)[:5000],
+            "overrides": " ".join(redact_overrides(overrides))[:5000],
+            SWEEP_OVERRIDES_TAG: json.dumps(redact_overrides(overrides))[:5000],
             SWEEP_KEY_TAG: key,
         }
         if name:

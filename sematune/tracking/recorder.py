@@ -54,6 +54,8 @@ class RunRecorder:
         self.tracker_factory = tracker_factory
         self.tracker: Optional[MlflowTracker] = None
         self.summary: dict[str, Any] = {}
+        #: Why MLflow stopped recording this run (the store died or refused), else None.
+        self.tracking_error: Optional[str] = None
 
     def prepare(self) -> None:
         """The run directory with the resolved config and the knob space (before any host write)."""
@@ -79,16 +81,22 @@ class RunRecorder:
 
     def log_window(self, record: WindowRecord) -> None:
         if self.tracker is not None:
-            self.tracker.log_window(record)
+            try:
+                self.tracker.log_window(record)
+            except Exception as exc:  # the loop logs it and stops calling; the summary must say so
+                self.tracking_error = f"MLflow lost the run at window {record.window}: {exc}"
+                raise
 
     def close(self, outcome: RunOutcome) -> None:
         """Write the window table, plots and summary; tag, describe and end the MLflow run."""
         records = outcome.engine.records if outcome.engine else []
         plots = self._plots(records)
         self.summary = run_summary(outcome, self.c.objective)
-        write_json(self.summary, self.run_dir / "summary.json")
+        self._write_summary()
         if self.tracker is None or self.tracker.run_id is None:
             return
+        if self.tracking_error is not None:  # a dead store would only add minutes of retries; the next
+            return  # start (or `sematune.restore --tracking-uri`) marks the MLflow run KILLED
         try:
             note = run_description(self.summary, experiment_id=self.tracker.experiment_run_id, run_id=self.tracker.run_id,
                                    plots=plots)
@@ -104,7 +112,14 @@ class RunRecorder:
             self.tracker.finish(outcome.status)
             close_open_run(self.c.state_dir)
         except Exception as exc:
-            log.error("closing the MLflow run failed (files are in %s): %s", self.run_dir, exc)
+            self.tracking_error = f"closing the MLflow run failed: {exc}"
+            self._write_summary()
+
+    def _write_summary(self) -> None:
+        if self.tracking_error is not None:
+            self.summary["tracking"] = self.tracking_error
+            log.error("%s; the run's files (history.jsonl complete) are in %s", self.tracking_error, self.run_dir)
+        write_json(self.summary, self.run_dir / "summary.json")
 
     def _plots(self, records: list[WindowRecord]) -> list[tuple[str, str]]:
         """Draw the run's plots; return ``(file name, title)`` of those drawn."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import Any, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"key|token|secret|passw|credential|auth", re.IGNORECASE)
@@ -31,12 +32,25 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(leaf)) and not _NOT_SECRET_LEAF.search(leaf)
 
 
+#: Values of secret-named command-line overrides (see :func:`register_override_secrets`).
+_TYPED: set[str] = set()
+
+
+def register_override_secrets(overrides: Iterable[str]) -> None:
+    """Treat the values of secret-named overrides (``+tuner.api_key=…``, sweeps ``a,b`` too) as secrets."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep and is_secret_name(key.lstrip("+~")):
+            _TYPED.update(v for v in {value, *value.split(",")} if len(v) >= _MIN_SECRET_LEN)
+
+
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of environment variables that are credentials (by name or by shape), longest first."""
+    """Values of environment variables that are credentials (by name or by shape), and of secret-named
+    command-line overrides (unless ``environ`` is given), longest first."""
     env = os.environ if environ is None else environ
     found = {v for k, v in env.items()
              if len(v) >= _MIN_SECRET_LEN and (is_secret_name(k) or _CREDENTIAL_VALUE.match(v))}
-    return sorted(found, key=len, reverse=True)
+    return sorted(found | (_TYPED if environ is None else set()), key=len, reverse=True)
 
 
 def redact_text(text: str, secrets: Iterable[str] | None = None) -> str:
@@ -83,8 +97,61 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def _masking_factory(make: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            _MASK_FILTER.filter(record)
+        except Exception:  # a record whose arguments do not format: logging reports it at emit time
+            pass
+        return record
+    factory.sematune_masking = True  # type: ignore[attr-defined]
+    return factory
+
+
+_MASK_FILTER = RedactingFilter()
+
+
 def install_log_redaction() -> None:
-    """Add :class:`RedactingFilter` to every handler of the root logger (once)."""
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+    """Mask credential values in every log record from now on (once).
+
+    A record factory, not a handler filter: Hydra reconfigures logging (new handlers) when its
+    launcher starts, after the entry point and the callbacks ran.
+    """
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "sematune_masking", False):
+        logging.setLogRecordFactory(_masking_factory(current))
+
+
+def redact_hydra_files(files: Iterable[Path], overrides: list[str]) -> list[Path]:
+    """Rewrite Hydra's own records (``.hydra/*.yaml``, ``multirun.yaml``) with secrets masked.
+
+    Hydra writes them before the task runs, so a secret typed on the command line
+    (``+tuner.api_key=sk-…``) would stay there in clear. Each secret-named override ``k=v`` becomes
+    ``k=***``, the composed config is masked by key name, and credential-looking environment
+    values are masked everywhere. Returns the files changed.
+    """
+    import yaml
+
+    pairs = {item: masked for item, masked in zip(overrides, redact_overrides(overrides)) if item != masked}
+    changed = []
+    for path in files:
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        masked = text
+        if path.name in ("config.yaml", "multirun.yaml"):  # the composed config (Hydra's own section aside)
+            data = yaml.safe_load(text)
+            if isinstance(data, dict):
+                clean = {k: v if k == "hydra" else redact(v, _key=str(k)) for k, v in data.items()}
+                if clean != data:
+                    masked = yaml.safe_dump(clean, sort_keys=False, allow_unicode=True)
+        for item in sorted(pairs, key=len, reverse=True):
+            masked = masked.replace(item, pairs[item])
+        masked = redact_text(masked)
+        if masked != text:  # atomically: a sweep's parallel jobs all rewrite multirun.yaml
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text(masked, encoding="utf-8")
+            os.replace(tmp, path)
+            changed.append(path)
+    return changed

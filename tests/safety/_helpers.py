@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
+from sematune.components import Components
+from sematune.engine.session import RunSession
 from sematune.osparams import Host, ParameterSpace, Sysctl, SysfsChoice
 
 #: SemaTune's own state inside a tree (lock, journal), which is not "the host".
@@ -23,3 +26,15 @@ def small_space(host: Host) -> ParameterSpace:
         SysfsChoice("thp_enabled", host=host, path="/sys/kernel/mm/transparent_hugepage/enabled"),
         SysfsChoice("thp_defrag", host=host, path="/sys/kernel/mm/transparent_hugepage/defrag"),
     ])
+
+
+def recorded_session(components: Components, run_dir: Path, name: str, tracking_uri: str) -> RunSession:
+    """A run session recorded like the CLI's (run files + a synchronous MLflow run named ``name``)."""
+    from sematune.tracking.mlflow_tracker import MlflowTracker
+    from sematune.tracking.recorder import RunRecorder
+
+    recorder = RunRecorder(components, run_dir, run_name=name, params={"case": name}, tags={},
+                           resolved_config="case: fault\n",
+                           tracker_factory=functools.partial(MlflowTracker, tracking_uri, "faults",
+                                                             async_logging=False))
+    return RunSession(components, run_dir, recorder, run_name=name)

@@ -59,3 +59,20 @@ def test_canary_through_the_cli(cli, sandbox: Path) -> None:
     for artifact in (cli.cwd / "mlruns").rglob("*") if (cli.cwd / "mlruns").exists() else []:
         if artifact.is_file():
             assert CANARY.encode() not in artifact.read_bytes(), artifact
+
+
+def test_a_secret_typed_on_the_command_line_leaves_no_trace_in_hydras_records(cli, sandbox: Path) -> None:
+    """``+tuner.api_key=sk-…`` in a sweep: Hydra writes ``multirun.yaml`` and each job's
+    ``.hydra/{overrides,hydra,config}.yaml`` before the task runs; all are rewritten masked."""
+    out = cli("-m", "experiment=quick", "target=synthetic", "tuner=random", f"host_root={sandbox}",
+              "tracking.enabled=false", f"+tuner.api_key={CANARY}", "+tuner.password=pw-canary-1", "hydra.sweep.dir=sweep")
+    assert CANARY not in out.stdout + out.stderr
+    sweep = cli.cwd / "sweep"
+    hydra_dir = next(sweep.glob("0_*/.hydra"))
+    assert sorted(p.name for p in hydra_dir.iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
+    for path in sweep.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes() and b"pw-canary-1" not in path.read_bytes(), path
+    assert f"+tuner.api_key={MASK}" in (hydra_dir / "overrides.yaml").read_text()
+    assert "api_key: '***'" in (hydra_dir / "config.yaml").read_text()
+    assert "api_key: '***'" in (sweep / "multirun.yaml").read_text()
