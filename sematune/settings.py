@@ -9,7 +9,7 @@ from typing import Any, Iterator, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sematune.engine.loop import LoopSettings
+from sematune.engine.loop_settings import LoopSettings
 from sematune.engine.scoring import Constraint
 from sematune.errors import ConfigError
 

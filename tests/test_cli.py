@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sematune.tracking.description import fmt, verdict_line
 from tests.engine.test_journal import snapshot
 from tests.instrumented import read_write_log
 
@@ -117,9 +118,11 @@ def test_a_run_on_a_sandbox_changes_it_and_puts_it_back(cli, sandbox: Path, stat
     assert len(run_dirs) == 1
     history = (run_dirs[0] / "history.jsonl").read_text().splitlines()
     assert len(history) == 1 + 4 + 2 * (1 + 1) + 2  # baseline, tuning, confirm (1 candidate × 2), stable
-    assert "best tuning-phase window" in out.stderr
-    verdict = json.loads((run_dirs[0] / "summary.json").read_text())["verdict"]
-    assert f"verdict: stable mean {verdict['stable_mean']:.6g} vs interleaved defaults" in out.stderr
+    summary = json.loads((run_dirs[0] / "summary.json").read_text())
+    shown = " ".join(out.stderr.split())  # the closing block folds lines at 80 columns
+    assert f"Best tuning-phase window: {fmt(summary['best_tuning_objective'])}" in shown
+    assert f"Verdict: {verdict_line(summary)}" in shown
+    assert f"stable mean {fmt(summary['verdict']['stable_mean'])} vs interleaved defaults" in shown
 
 
 def test_sweep_makes_one_parent_with_four_children(cli, sandbox: Path) -> None:
@@ -141,7 +144,7 @@ def test_sweep_makes_one_parent_with_four_children(cli, sandbox: Path) -> None:
     windows = {"fixed": 1 + 4 + 2, "random": 1 + 4 + 4 + 2}
     assert all(len(client.get_metric_history(r.info.run_id, "objective")) == windows[r.data.tags["tuner"]]
                for r in children)
-    assert all("verdict.gain" in r.data.metrics and r.data.tags["verdict.frozen"] in ("tuned", "defaults")
+    assert all("verdict/gain" in r.data.metrics and r.data.tags["verdict.frozen"] in ("tuned", "defaults")
                for r in children)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any, Mapping, Optional
 
-from sematune.tracking.description import frozen_diff, restore_line, run_page, verdict_line
+from sematune.tracking.description import fmt, frozen_diff, restore_line, run_page, verdict_line
 
 WIDTH = 80
 MAX_DIFF_LINES = 12
@@ -44,6 +44,9 @@ def closing_block(summary: Mapping[str, Any], *, run_dir: str, tracking_uri: Opt
             lines.append(f"  … and {len(diff) - MAX_DIFF_LINES} more in summary.json")
     elif (summary.get("verdict") or {}).get("frozen") or summary.get("frozen_diff") is not None:
         lines.append("Frozen configuration: the host defaults (nothing changed)")
+    if summary.get("best_tuning_objective") is not None:
+        lines += _wrap(f"Best tuning-phase window: {fmt(summary['best_tuning_objective'])} (window "
+                       f"{summary.get('best_tuning_window')}; one window, not the verdict)", "  ")
     lines += _wrap(restore_line(summary))
     lines += _wrap(f"Outputs: {run_dir}", "  ")
     lines += mlflow_link(tracking_uri, experiment_id, run_id)

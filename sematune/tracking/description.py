@@ -90,9 +90,7 @@ def run_description(summary: Mapping[str, Any], *, experiment_id: Optional[str] 
                     run_id: Optional[str] = None, plots: Sequence[tuple[str, str]] = ()) -> str:
     """The run's Markdown note: verdict, stable vs defaults, frozen diff, restore, links to its plots."""
     verdict = summary.get("verdict") or {}
-    parts = ["### Verdict", "", f"**{verdict_line(summary)}**", ""]
-    if verdict.get("reason"):
-        parts += [f"Why: {verdict['reason']}", ""]
+    parts = ["### Verdict", "", f"**{verdict_line(summary)}**", ""]  # the line gives the reason too
     if verdict:
         ci = (f"{pct(verdict.get('ci_low'))} … {pct(verdict.get('ci_high'))}"
               if verdict.get("ci_low") is not None else DASH)

@@ -100,7 +100,7 @@ class RunRecorder:
         try:
             note = run_description(self.summary, experiment_id=self.tracker.experiment_run_id, run_id=self.tracker.run_id,
                                    plots=plots)
-            scalars = {f"summary.{k}": v for k, v in self.summary.items() if not isinstance(v, dict)}
+            scalars = {f"summary.{k}": v for k, v in self.summary.items() if not isinstance(v, (dict, list))}
             verdict = self.summary.get("verdict") or {}
             scalars.update({f"verdict.{k}": v for k, v in verdict.items() if not isinstance(v, (dict, list))})
             scalars["verdict.frozen_diff"] = json.dumps(self.summary.get("frozen_diff", {}), default=str)

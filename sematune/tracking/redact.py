@@ -15,9 +15,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"key|token|secret|passw|credential|auth", re.IGNORECASE)
-#: Names that match the rule above but hold no secret (a sysctl's ``key``). Numbers (token counts)
-#: are never masked by name: only text is.
-_NOT_SECRET_LEAF = re.compile(r"^keys?$", re.IGNORECASE)
+#: Names that match the rule above but hold no secret: a sysctl's ``key``, and the digests that tie
+#: a sweep's jobs to their MLflow runs (``sematune.job_key``, ``sematune.sweep_key``; resume and the
+#: report match on them). Numbers (token counts) are never masked by name: only text is.
+_NOT_SECRET_LEAF = re.compile(r"^(keys?|job_key|sweep_key)$", re.IGNORECASE)
 #: Values that look like credentials whatever their variable is called.
 _CREDENTIAL_VALUE = re.compile(
     r"^(sk-[A-Za-z0-9_-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abpr]-[\w-]{10,}|"

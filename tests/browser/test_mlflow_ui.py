@@ -55,6 +55,16 @@ def body_text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def show_more(driver) -> None:
+    """Unfold a folded description (MLflow shows "Show more" under a long one)."""
+    from selenium.webdriver.common.by import By
+
+    for element in driver.find_elements(By.XPATH, "//*[normalize-space(text())='Show more']"):
+        if element.is_displayed():
+            driver.execute_script("arguments[0].click();", element)
+            return
+
+
 def scroll_to(driver, text: str) -> None:
     """Bring the first element whose own text is ``text`` into view (for the screenshot)."""
     from selenium.webdriver.common.by import By
@@ -110,6 +120,8 @@ def test_mlflow_ui_shows_runs_verdicts_charts_and_report(cli, sandbox: Path, bro
         job = next(c for c in children if c.data.tags["tuner"] == "random")
         summary = json.loads(Path(client.download_artifacts(job.info.run_id, "summary.json", str(tmp_path))).read_text())
         browser.get(f"{url}/{run_page(exp_id, job.info.run_id)}")
+        wait_for_text(browser, "Verdict")
+        show_more(browser)  # MLflow folds a long description
         wait_for_text(browser, "Frozen configuration")
         shown = body_text(browser)
         assert "Verdict" in shown and verdict_line(summary) in shown, shown[:3000]

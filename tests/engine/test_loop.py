@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from sematune.components import build_components
-from sematune.engine.loop import Engine, LoopSettings, auto_foreign_cpu_limit
+from sematune.engine.loop import Engine
+from sematune.engine.loop_settings import LoopSettings, auto_foreign_cpu_limit
 from sematune.engine.records import HistoryWriter, read_history
 from sematune.engine.scoring import Constraint, Objective, score
 from sematune.engine.session import RunSession

@@ -23,6 +23,8 @@ def test_redaction_by_key_name_and_by_value(monkeypatch) -> None:
     out = redact(data)
     assert out["tuner"] == {"api_key": MASK, "max_tokens": 512, "prompt": f"use {MASK}"}
     assert out["osparam"]["vm_swappiness"]["key"] == "vm.swappiness"  # a sysctl's key is no secret
+    tags = {"sematune.job_key": "0123abcd", "sematune.sweep_key": "4567ef01"}  # resume matches on these
+    assert redact(tags) == tags
     assert out["db"] == {"password": MASK, "url": f"u:{MASK}@h"}
     assert redact_overrides(["tuner.api_key=abc", "+db.token=t", "seed=1"]) == [
         f"tuner.api_key={MASK}", f"+db.token={MASK}", "seed=1"]

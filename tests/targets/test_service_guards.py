@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from sematune.engine.loop import LoopSettings
+from sematune.engine.loop_settings import LoopSettings
 from tests.engine.test_loop import components, engine_for
 
 

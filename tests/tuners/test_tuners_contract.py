@@ -15,7 +15,7 @@ NAMES = list(TUNERS)
 #: Small budgets so the model-based tuners get past their initial design within a short feed.
 FAST = {
     "bayesian": {"n_trials": 20, "n_initial": 3, "challengers": 200},
-    "mlos": {"n_trials": 20, "n_random_init": 3, "challengers": 200},
+    "mlos": {"n_trials": 20, "n_random_init": 3},  # FLAML by default: no SMAC acquisition budget
     "qlearning": {},
     "dqn": {"horizon": 20, "train_steps": 2, "hidden": 16},
 }
@@ -53,7 +53,7 @@ def test_proposals_are_tunable_typed_and_in_domain(name: str, space: ParameterSp
 
 
 #: one non-default setting per tuner, which describe() must report as in use
-DESCRIBED = {"bayesian": ("n_trees", 7), "mlos": ("n_trees", 7), "qlearning": ("learning_rate", 0.3),
+DESCRIBED = {"bayesian": ("n_trees", 7), "mlos": ("n_random_init", 4), "qlearning": ("learning_rate", 0.3),
              "dqn": ("hidden", 8)}
 
 
