@@ -71,7 +71,8 @@ def _redact_hydra_records() -> None:
         files += sorted((Path(hydra_cfg.runtime.output_dir) / str(hydra_cfg.output_subdir)).glob("*.yaml"))
     if hydra_cfg.mode == RunMode.MULTIRUN:
         files.append(Path(str(hydra_cfg.sweep.dir)) / "multirun.yaml")
-    redact_hydra_files(files, list(hydra_cfg.overrides.task))
+    overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)  # as typed: `${oc.env:…}` unresolved
+    redact_hydra_files(files, [str(o) for o in overrides])
 
 
 def run(cfg: DictConfig) -> int:

@@ -325,11 +325,11 @@ def test_real_nr_requests_is_capped_without_a_scheduler_and_restored(real_host: 
 
 @pytest.mark.host_mutation
 def test_real_cpuidle_governor_switch_is_restored(real_host: Host, compose, tmp_path: Path) -> None:
-    space = real_space(compose, real_host, "cpuidle_governor")
-    knob = space["cpuidle_governor"]
+    space = real_space(compose, real_host, "cpu_idle_governor")
+    knob = space["cpu_idle_governor"]
     with journaled(real_host, space, tmp_path / "state") as before:
         default = knob.read()
         other = next(c for c in knob.domain.choices if c != default)
-        assert space.apply({"cpuidle_governor": other}).write_errors == {}
+        assert space.apply({"cpu_idle_governor": other}).write_errors == {}
         assert real_host.read_text("/sys/devices/system/cpu/cpuidle/current_governor").strip() == other
         assert journaled_bytes(real_host, space) != before
