@@ -123,17 +123,20 @@ def sandbox_host(sandbox: Path) -> Host:
     return Host(sandbox)
 
 
-def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300,
-            module: str = "sematune") -> subprocess.CompletedProcess[str]:
-    """Run ``python -m <module> args`` in ``cwd`` and capture its output.
-
-    A run's windows are not re-measured for foreign CPU (``loop.foreign_cpu_limit=null``) unless
-    the test sets the key itself: these tests check the workload path, and a busy test machine
-    must not turn their windows "contaminated" (the re-measure path has tests of its own).
-    """
+def cli_args(args: list[str], module: str = "sematune") -> list[str]:
+    """A run's windows are not re-measured for foreign CPU (``loop.foreign_cpu_limit=null``) unless
+    the test sets the key itself: CLI tests check the workload path, and a busy test machine must
+    not turn their windows "contaminated" (the re-measure path has tests of its own)."""
     if module in ("sematune", "tests.instrumented") and not any(
             a.lstrip("+~").startswith("loop=") or "foreign_cpu_limit" in a for a in args):
-        args = [*args, "loop.foreign_cpu_limit=null"]
+        return [*args, "loop.foreign_cpu_limit=null"]
+    return list(args)
+
+
+def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300,
+            module: str = "sematune") -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <module> args`` in ``cwd`` and capture its output (see :func:`cli_args`)."""
+    args = cli_args(args, module)
     full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
                 **(env or {})}
     full_env.setdefault("PYTHONUNBUFFERED", "1")

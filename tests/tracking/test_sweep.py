@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import cli_args
+
 
 QUICK = ["target=synthetic", "experiment=quick", "target.window_time_scale=0.05"]
 REPORT_FILES = {"report.html", "report.md", "report.json", "comparison_bars.png", "objective_per_window.png",
@@ -86,7 +88,7 @@ def test_sweep_makes_parent_children_and_report(cli, sandbox: Path, tmp_path: Pa
 
 def _interrupt_second_job(args: list[str], cwd: Path, env: dict[str, str], deadline_s: float = 300) -> str:
     """Run a sweep and press Ctrl-C (SIGINT) while its job #1 is measuring; return the output."""
-    proc = subprocess.Popen([sys.executable, "-m", "sematune", *args], cwd=cwd, env=env, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "sematune", *cli_args(args)], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     pending: queue.Queue[str | None] = queue.Queue()  # a reader thread, so the deadline fires on silence too
