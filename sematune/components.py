@@ -63,15 +63,18 @@ def build_space(cfg: DictConfig, host: Host, skip_unavailable: bool) -> Paramete
     return ParameterSpace(params).require_available(skip_unavailable)
 
 
-def build_tuner(cfg: DictConfig, space: ParameterSpace, goal: str, seed: int) -> Tuner:
-    """The tuner, given what its constructor accepts of ``space``, ``goal``, ``seed`` (and ``config``).
+def build_tuner(cfg: DictConfig, space: ParameterSpace, goal: str, seed: int, objective_metric: str | None = None,
+                constraint: dict | None = None) -> Tuner:
+    """The tuner, given what its constructor accepts of ``space``, ``goal``, ``seed`` (and ``config``,
+    ``objective_metric``, ``constraint``: only to a constructor that names them).
 
     A seed-style ``__init__(self, config)`` gets a :class:`TunerConfig`; one that does not call
     ``Tuner.__init__`` still gets the engine's state filled in.
     """
     config = TunerConfig.of(space, goal, seed)  # type: ignore[arg-type]
-    engine = {"space": space, "goal": goal, "seed": seed, "config": config}
-    tuner = build(cfg.get("tuner"), "tuner", Tuner, engine, by_name_only=("config",))
+    engine = {"space": space, "goal": goal, "seed": seed, "config": config, "objective_metric": objective_metric,
+              "constraint": constraint}
+    tuner = build(cfg.get("tuner"), "tuner", Tuner, engine, by_name_only=("config", "objective_metric", "constraint"))
     tuner.adopt(space=space, goal=goal, seed=seed)  # type: ignore[arg-type]
     return tuner
 
@@ -115,6 +118,7 @@ def build_components(cfg: DictConfig) -> Components:
     check_privileges(space, host)
     target = build(cfg.get("target"), "target", Target)
     objective = resolve_objective(settings, target)
-    tuner = build_tuner(cfg, space, objective.goal, settings.seed)
+    constraint = settings.constraint.model_dump() if settings.constraint is not None else None
+    tuner = build_tuner(cfg, space, objective.goal, settings.seed, objective.metric, constraint)
     state_dir = settings.host.state_dir or str(default_state_dir(host))
     return Components(host, space, target, tuner, objective, settings, state_dir)

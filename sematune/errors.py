@@ -38,3 +38,7 @@ class RunInterrupted(BaseException):
     def __init__(self, signum: int) -> None:
         self.signum = signum
         super().__init__(f"interrupted by signal {signum}")
+
+
+class TunerError(SemaTuneError):
+    """A tuner cannot go on (e.g. its model provider failed too many windows in a row); host restored."""

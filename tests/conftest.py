@@ -20,7 +20,6 @@ REPO = Path(__file__).resolve().parents[1]
 OPT_IN = {
     "benchmark_smoke": "--run-benchmark-smoke",
     "host_mutation": "--run-host-mutation",
-    "llm_local": "--run-llm-local",
 }
 
 

@@ -54,8 +54,14 @@ def test_every_target_instantiates_without_side_effects(compose, option: str, tm
 
 
 @pytest.mark.parametrize("option", options("tuner"))
-def test_every_tuner_instantiates(compose, sandbox: Path, option: str) -> None:
-    cfg = compose(f"tuner={option}", f"host_root={sandbox}")
+def test_every_tuner_instantiates(compose, sandbox: Path, option: str, tmp_path: Path) -> None:
+    extra = []
+    if option == "replay":  # replays a recorded run: give it one
+        from sematune.engine.records import WindowRecord
+
+        (tmp_path / "history.jsonl").write_text(WindowRecord(window=1, phase="tuning").model_dump_json() + "\n")
+        extra.append(f"tuner.trace={tmp_path}")
+    cfg = compose(f"tuner={option}", f"host_root={sandbox}", *extra)
     space = build_space(cfg, Host(sandbox), skip_unavailable=True)
     try:
         tuner = instantiate(cfg.tuner, _convert_="all", space=space, goal="maximize", seed=0)

@@ -315,6 +315,7 @@ class Engine(ConfirmAndStable):
                     objective=record.objective,
                     metrics=record.metrics,
                     feasible=record.feasible,
+                    extra={"rejected": dict(record.rejected), "clipped": dict(record.clipped)},
                 )
             )
         if self.progress is not None:

@@ -155,6 +155,7 @@ class RunSession:
             target = self.c.target
             target.results_dir = self.run_dir / "target"
             target.space = self.c.space
+            self.c.tuner.results_dir = self.run_dir / "tuner"
             if not target.pre_execute():
                 raise TargetError(f"{type(target).__name__}.pre_execute() returned False")
             opening.result()
@@ -206,6 +207,7 @@ class RunSession:
                 if received:  # a signal during the restore still ends the run as interrupted
                     self.status = "KILLED"
                 self.recording.close(RunOutcome(self.status, self.engine, self.report))
+                self._close(self.c.tuner)  # after the recording: it asks the tuner for its final facts
             if received:  # never swallowed: the run ends as interrupted, after the host is back
                 log.error("signal %s arrived while restoring; the restore finished first", received[0])
                 raise RunInterrupted(received[0])
@@ -215,13 +217,17 @@ class RunSession:
             self.c.target.cleanup()
         except Exception:
             log.exception("target cleanup failed")
-        for closable in (self.c.tuner, *self.probes):
-            try:
-                close = getattr(closable, "close", None)
-                if close is not None:
-                    close()
-            except Exception:
-                log.exception("closing %s failed", type(closable).__name__)
+        for probe in self.probes:
+            self._close(probe)
+
+    @staticmethod
+    def _close(closable: object) -> None:
+        try:
+            close = getattr(closable, "close", None)
+            if close is not None:
+                close()
+        except Exception:
+            log.exception("closing %s failed", type(closable).__name__)
 
     def _log_restore(self) -> None:
         assert self.report is not None

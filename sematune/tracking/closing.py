@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any, Mapping, Optional
 
-from sematune.tracking.description import fmt, frozen_diff, restore_line, run_page, verdict_line
+from sematune.tracking.description import fmt, frozen_diff, model_calls_line, restore_line, run_page, verdict_line
 
 WIDTH = 80
 MAX_DIFF_LINES = 12
@@ -47,6 +47,9 @@ def closing_block(summary: Mapping[str, Any], *, run_dir: str, tracking_uri: Opt
     if summary.get("best_tuning_objective") is not None:
         lines += _wrap(f"Best tuning-phase window: {fmt(summary['best_tuning_objective'])} (window "
                        f"{summary.get('best_tuning_window')}; one window, not the verdict)", "  ")
+    calls = model_calls_line(summary)
+    if calls:
+        lines += _wrap(calls, "  ")
     lines += _wrap(restore_line(summary))
     lines += _wrap(f"Outputs: {run_dir}", "  ")
     lines += mlflow_link(tracking_uri, experiment_id, run_id)

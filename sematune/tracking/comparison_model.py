@@ -46,6 +46,8 @@ class JobRun:
     run_dir: Optional[str] = None
     note: str = ""
     started: float = 0.0
+    #: An LLM tuner's run totals (every model call, freeze and gist included), when recorded.
+    model_calls: Optional[dict[str, Any]] = None
 
     def override_map(self) -> dict[str, str]:
         return {override_key(o): o.split("=", 1)[1] if "=" in o else "" for o in self.overrides}

@@ -27,7 +27,13 @@ def run_score(run: JobRun) -> Optional[float]:
 
 
 def run_tokens(run: JobRun) -> Optional[TokenTotals]:
-    """Token use summed over the run's windows (``None`` when no window logged any)."""
+    """The run's token use: its recorded model-call totals (freeze and gist included), else the sum over
+    its windows (``None`` when no window logged any)."""
+    calls = run.model_calls
+    if calls:
+        return TokenTotals(input=int(calls.get("input_tokens", 0)), output=int(calls.get("output_tokens", 0)),
+                           thinking=int(calls.get("thinking_tokens", 0)), cost_usd=float(calls.get("cost_usd", 0.0)),
+                           runs=1)
     usages = [r.tuner.token_usage for r in run.records if r.tuner.token_usage is not None]
     if not usages:
         return None

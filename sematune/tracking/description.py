@@ -82,6 +82,19 @@ def restore_line(summary: Mapping[str, Any]) -> str:
     return f"HOST RESTORE {status}: see restoration_report.json and run `python -m sematune.restore`"
 
 
+def model_calls_line(summary: Mapping[str, Any]) -> Optional[str]:
+    """An LLM tuner's model calls in one line (``None`` for other tuners)."""
+    tuner = summary.get("tuner") if isinstance(summary.get("tuner"), Mapping) else {}
+    total = (tuner.get("calls") or {}).get("total") if isinstance(tuner.get("calls"), Mapping) else None
+    if not total or not total.get("calls"):
+        return None
+    calls = int(total["calls"])
+    return (f"Model calls ({tuner.get('provider')} {tuner.get('model')}): {calls} ({int(total.get('failed_calls', 0))} "
+            f"failed), tokens {int(total.get('input_tokens', 0))} in / {int(total.get('output_tokens', 0))} out / "
+            f"{int(total.get('thinking_tokens', 0))} thinking, ${float(total.get('cost_usd', 0.0)):.4f}, "
+            f"{float(total.get('latency_s', 0.0)) / calls:.2f} s per call")
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -111,6 +124,12 @@ def run_description(summary: Mapping[str, Any], *, experiment_id: Optional[str] 
     if summary.get("best_tuning_objective") is not None:
         parts += [f"Best tuning-phase window: {fmt(summary['best_tuning_objective'])} "
                   f"(window {summary.get('best_tuning_window')}; one window, not the verdict).", ""]
+    calls = model_calls_line(summary)
+    if calls:
+        parts += ["### Model", "", calls + ". Prompts and replies: artifacts `tuner/llm/`.", ""]
+        gist = (summary.get("tuner") or {}).get("gist")
+        if gist:
+            parts += ["Gist (lessons the model drew from this run):", "", *[f"> {line}" for line in str(gist).splitlines()], ""]
     parts += ["### Host", "", restore_line(summary), ""]
     if plots:
         parts += ["### Plots", ""]

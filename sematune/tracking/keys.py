@@ -10,7 +10,8 @@ The keys are a stable interface (docs/tracking.md lists them):
 * ``time/<step>``: seconds spent per step of the window (``time/measure_s``, ``time/tuner_s``…);
 * ``window/<fact>``: ``ok``, ``feasible``, ``attempts``, ``rejected``, ``clipped``, ``write_errors``,
   ``constraint_violation``;
-* ``tuner/confidence`` and ``tokens/<input|output|thinking|cost_usd>`` (LLM tuners).
+* ``tuner/confidence``, ``tokens/<input|output|thinking|cost_usd>`` and
+  ``llm/<calls|failed_calls|latency_s>`` (LLM tuners: the model calls behind the window's proposal).
 
 Stores written before these keys used dotted names (``knob.vm_swappiness``, ``system.cpu_user``,
 ``throughput``, ``window_ok``…); :func:`modern_key` maps one to its current name so readers accept both.

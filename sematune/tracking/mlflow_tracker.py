@@ -100,6 +100,9 @@ def window_metrics(record: WindowRecord, space: Optional[ParameterSpace] = None)
                     "tokens/output": float(usage.output_tokens),
                     "tokens/thinking": float(usage.thinking_tokens),
                     "tokens/cost_usd": usage.cost_usd,
+                    "llm/calls": float(usage.calls),
+                    "llm/failed_calls": float(usage.failed_calls),
+                    "llm/latency_s": usage.latency_s,
                 }
             )
     return metrics
@@ -188,6 +191,11 @@ class MlflowTracker:
     def log_artifact(self, path: str | os.PathLike[str], artifact_path: Optional[str] = None) -> None:
         if self.run_id is not None and Path(path).exists():
             self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_artifacts(self, directory: str | os.PathLike[str], artifact_path: str) -> None:
+        """Every file under ``directory`` (e.g. a tuner's prompts and replies) under ``artifact_path``."""
+        if self.run_id is not None and Path(directory).is_dir() and any(Path(directory).iterdir()):
+            self.client.log_artifacts(self.run_id, str(directory), artifact_path)
 
     def finish(self, status: str = "FINISHED") -> None:
         if self.run_id is None:

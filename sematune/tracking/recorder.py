@@ -91,7 +91,10 @@ class RunRecorder:
         """Write the window table, plots and summary; tag, describe and end the MLflow run."""
         records = outcome.engine.records if outcome.engine else []
         plots = self._plots(records)
+        tuner_facts = self._tuner_facts(outcome.status == "FINISHED")
         self.summary = run_summary(outcome, self.c.objective)
+        if tuner_facts:
+            self.summary["tuner"] = tuner_facts
         self._write_summary()
         if self.tracker is None or self.tracker.run_id is None:
             return
@@ -106,14 +109,24 @@ class RunRecorder:
             scalars["verdict.frozen_diff"] = json.dumps(self.summary.get("frozen_diff", {}), default=str)
             self.tracker.log_metrics({f"verdict/{k}": float(v) for k, v in verdict.items()
                                       if isinstance(v, (int, float))})
+            scalars.update(tuner_tags(tuner_facts))
             self.tracker.set_tags({"status": outcome.status, NOTE_TAG: note, **scalars})
             for name in ARTIFACTS:
                 self.tracker.log_artifact(self.run_dir / name)
+            self.tracker.log_artifacts(self.run_dir / "tuner", "tuner")
             self.tracker.finish(outcome.status)
             close_open_run(self.c.state_dir)
         except Exception as exc:
             self.tracking_error = f"closing the MLflow run failed: {exc}"
             self._write_summary()
+
+    def _tuner_facts(self, completed: bool) -> dict[str, Any]:
+        """The tuner's end-of-run facts (an LLM tuner's token totals and gist); never fails the recording."""
+        try:
+            return dict(self.c.tuner.finish(completed) or {})
+        except Exception as exc:
+            log.warning("the tuner's final report failed: %s", exc)
+            return {}
 
     def _write_summary(self) -> None:
         if self.tracking_error is not None:
@@ -148,3 +161,14 @@ class RunRecorder:
             return None, None, None
         return self.tracker.tracking_uri, self.tracker.experiment_run_id, self.tracker.run_id
 
+
+
+def tuner_tags(facts: Mapping[str, Any]) -> dict[str, str]:
+    """MLflow tags from the tuner's facts: scalars as ``tuner.<key>``, call totals, the gist (shortened)."""
+    tags = {f"tuner.{k}": str(v) for k, v in facts.items() if isinstance(v, (str, int, float, bool))}
+    totals = (facts.get("calls") or {}).get("total") if isinstance(facts.get("calls"), dict) else None
+    for key, value in (totals or {}).items():
+        tags[f"tuner.calls.{key}"] = str(value)
+    if isinstance(facts.get("gist"), str):
+        tags["tuner.gist"] = facts["gist"][:4000]
+    return tags

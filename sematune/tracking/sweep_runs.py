@@ -155,6 +155,8 @@ def _job_from_dir(job_dir: Path) -> JobRun:
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         job.status = str(summary.get("status") or "FAILED")
         job.metric, job.goal = summary.get("objective_metric"), summary.get("goal")
+        calls = (summary.get("tuner") or {}).get("calls") if isinstance(summary.get("tuner"), dict) else None
+        job.model_calls = calls.get("total") if isinstance(calls, dict) else None
     elif skipped_path.exists():
         skipped = json.loads(skipped_path.read_text(encoding="utf-8"))
         job.status = "SKIPPED"
@@ -234,6 +236,9 @@ def _job_from_run(client: Any, run: Any, workdir: Path) -> JobRun:
         metric=metric, goal=goal, run_id=run.info.run_id,
     )
     job.started = (run.info.start_time or 0) / 1000.0
+    calls = {k[len("tuner.calls."):]: v for k, v in tags.items() if k.startswith("tuner.calls.")}
+    if calls:
+        job.model_calls = {k: float(v) for k, v in calls.items() if _is_number(v)}
     try:
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         local = client.download_artifacts(run.info.run_id, "history.jsonl", str(workdir / run.info.run_id))
@@ -291,3 +296,11 @@ def load_parent_run(client: Any, parent_run_id: str) -> SweepRuns:
         tracking_uri=uri,
         sweep_dir=tags.get("sweep_dir"),
     )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True

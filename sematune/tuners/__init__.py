@@ -14,6 +14,7 @@ _NAMES = {
     "sematune.tuners.mlos": "MlosTuner",
     "sematune.tuners.qlearning": "QLearningTuner",
     "sematune.tuners.random_search": "RandomTuner",
+    "sematune.tuners.replay": "ReplayTuner",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _NAMES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Optional, Sequence
 
 from pydantic import BaseModel, Field
@@ -23,6 +24,10 @@ class TokenUsage(BaseModel):
     output_tokens: int = 0
     thinking_tokens: int = 0
     cost_usd: float = 0.0
+    #: model calls made for this proposal, how many failed, and their wall time
+    calls: int = 0
+    failed_calls: int = 0
+    latency_s: float = 0.0
 
 
 class TunerResponse(BaseModel):
@@ -77,6 +82,9 @@ class Tuner(ABC):
 
     #: The ``sematune[extra]`` that provides this tuner's optional dependencies.
     extra: ClassVar[Optional[str]] = None
+    #: Where the tuner may write files of its own (set by the engine before the run; recorded as
+    #: the run's ``tuner/`` artifacts). ``None`` outside a run.
+    results_dir: Optional[Path] = None
 
     def __init__(self, *, space: ParameterSpace, goal: Goal = "maximize", seed: int = 0) -> None:
         require("objective.goal", goal in ("maximize", "minimize"),
@@ -123,6 +131,13 @@ class Tuner(ABC):
 
     def describe(self) -> dict[str, Any]:
         """Settings worth logging as run parameters."""
+        return {}
+
+    def finish(self, completed: bool) -> dict[str, Any]:
+        """Facts to record once the run is over and the host restored (``summary.json``'s ``tuner``).
+
+        ``completed`` is false when the run failed or was interrupted. Called before :meth:`close`.
+        """
         return {}
 
     def close(self) -> None:
