@@ -201,8 +201,12 @@ def machine() -> str:
                 if ln.startswith("MemTotal")), 0)
     virt = shutil.which("systemd-detect-virt")
     kind = subprocess.run([virt], capture_output=True, text=True).stdout.strip() if virt else "unknown"
+    try:  # "none" means no idle states: halt polling (cpuidle-haltpoll) cannot act on this guest
+        idle = Path("/sys/devices/system/cpu/cpuidle/current_driver").read_text().strip()
+    except OSError:
+        idle = "unknown"
     return (f"{cpu}, {os.cpu_count()} CPUs, {mem} MiB, kernel {platform.release()}, virtualization {kind}, "
-            f"load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            f"cpuidle driver {idle}, load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def render(sets: dict[str, dict[str, Any]], commands: list[str], wall_s: Optional[float], plots_dir: Path,

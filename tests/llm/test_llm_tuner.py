@@ -224,3 +224,17 @@ def test_narrow_clamps_swaps_and_widens(space) -> None:
     assert (zero.low, zero.high) == (39, 41)
     assert narrow(dirty, {"min": "a", "max": 3}, "k") is None
     assert narrow(space["thp_enabled"].domain, {"values": ["bogus"]}, "k") is None
+
+
+def test_the_seed_contracts_metrics_and_best_reward_reach_the_prompt(space, fake_llm, keys, tmp_path) -> None:
+    from sematune.targets.base import BenchmarkMetrics
+
+    tuner = make(space, fake_llm, tmp_path)
+    current = space.read_all()
+    tuner.observe(observation(0, "baseline", current, 900.0))
+    tuner.observe(observation(1, "tuning", {**current, "vm_dirty_ratio": 10}, 950.0))
+    latest = BenchmarkMetrics(throughput=950.0, extra_metrics={"latency_p99": 4.25})
+    tuner.suggest_parameters(latest, current, 2, 950.0, defaults=current)
+    text = user_texts(fake_llm)[0]
+    assert "LATEST RESULT: window 1" in text and "latency_p99=4.25" in text
+    assert "CURRENT BEST: throughput=950 (window 1) with {vm_dirty_ratio=10}" in text

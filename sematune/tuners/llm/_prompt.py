@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional, Sequence
 
 from sematune.osparams.space import ParameterSpace
+from sematune.targets.base import BenchmarkMetrics
 from sematune.tuners.base import Observation
 
 HIDDEN = "HIDDEN"
@@ -131,7 +132,11 @@ class PromptBuilder:
         policy: str,
         tags: Optional[Mapping[int, str]] = None,
         extra_sections: Sequence[str] = (),
+        metrics: Optional[BenchmarkMetrics] = None,
+        best_reward: Optional[float] = None,
     ) -> str:
+        """The update for one request. ``metrics`` and ``best_reward`` are the seed contract's arguments
+        (the last window's metrics, the best reward so far); the history fills in the rest."""
         c = self.ctx
         tags = tags or {}
         parts = [f"UPDATE for window {iteration} of {total} tuning windows."]
@@ -146,10 +151,14 @@ class PromptBuilder:
         scored = [o for o in history if o.reward is not None]
         if scored and not c.hide_objective:
             best = max(scored, key=lambda o: (o.feasible, o.reward))
+            if best_reward is not None:  # the engine's best (the same windows; it wins if they differ)
+                best = next((o for o in scored if o.reward == best_reward), best)
             parts.append(f"CURRENT BEST: {c.metric}={_fmt(best.objective)} (window {best.window}) with "
                          f"{_config(best.parameters, c.defaults)}")
         if history:
             last = history[-1]
+            if metrics is not None and metrics is not last.metrics:
+                last = replace(last, metrics=metrics)
             parts.append(f"LATEST RESULT: window {last.window}: {_config(last.parameters, c.defaults)} -> "
                          f"{self._metrics(last)}")
             notes = self._notes(last)

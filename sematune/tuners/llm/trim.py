@@ -20,7 +20,6 @@ from sematune.osparams.base import Domain, Value
 from sematune.osparams.space import ParameterSpace
 from sematune.targets.base import BenchmarkMetrics
 from sematune.tuners.base import Observation, Tuner, TunerResponse
-from sematune.tuners.llm._calls import add_usage
 from sematune.tuners.llm._schema import parse_object, proposal_schema, split_proposal
 from sematune.tuners.llm.providers import Reply
 from sematune.tuners.llm.tuner import LlmTuner
@@ -65,21 +64,14 @@ class LlmTrimTuner(LlmTuner):
             return response.model_copy(update={"parameters": {**response.parameters, **self.eliminated}})
         if not self.prompts.ctx.defaults and kwargs.get("defaults"):
             self.prompts.ctx.defaults = dict(kwargs["defaults"])
-        answer, record = self._ask_trim(iteration, current_params)
+        answer, record = self._ask_trim(iteration, current_params, metrics, best_reward)
+        self._count_failures(answer is not None, record.error)
+        self._pending_tag = "trim" if answer is not None else "failed"
         if answer is None:
-            self._failures += 1
-            if self._failures >= self.max_consecutive_failures:
-                from sematune.errors import TunerError
-
-                raise TunerError(f"the {self.provider_name} model failed {self._failures} trimming windows in a row "
-                                 f"(last error: {record.error})")
             return TunerResponse(parameters=dict(self.eliminated), token_usage=record.usage(),
                                  justification=f"trimming call failed ({record.error}); keeping the current configuration")
-        self._failures = 0
         values, why = answer
-        self._pending_tag = "trim"
-        return TunerResponse(parameters={**values, **self.eliminated}, justification=why,
-                             token_usage=add_usage(None, record.usage()))
+        return TunerResponse(parameters={**values, **self.eliminated}, justification=why, token_usage=record.usage())
 
     def observe(self, observation: Observation) -> None:
         super().observe(observation)
@@ -126,7 +118,8 @@ class LlmTrimTuner(LlmTuner):
         }
         return proposal_schema(self._trimmed_space(), active, extra=extra)
 
-    def _ask_trim(self, iteration: int, current: Mapping[str, Any]) -> tuple[Optional[tuple[dict[str, Any], str]], Any]:
+    def _ask_trim(self, iteration: int, current: Mapping[str, Any], metrics: Optional[BenchmarkMetrics],
+                  best_reward: Optional[float]) -> tuple[Optional[tuple[dict[str, Any], str]], Any]:
         ranges = "\n".join(f"- {n}: {self.ranges[n].describe()}" for n in self._active())
         sections = [
             "TRIMMING PHASE: propose the next configuration INSIDE the current effective ranges, narrower "
@@ -138,7 +131,7 @@ class LlmTrimTuner(LlmTuner):
         ]
         user = self.prompts.update(list(self.history), current, iteration=iteration, total=self.trim_windows,
                                    policy=f"TRIM: {self.trim_windows - iteration} trimming windows remain.",
-                                   tags=self._tags, extra_sections=sections)
+                                   tags=self._tags, extra_sections=sections, metrics=metrics, best_reward=best_reward)
         request = self._request("trim", user, self.model, self._trim_schema(), iteration)
 
         def parse(reply: Reply) -> tuple[dict[str, Any], str]:

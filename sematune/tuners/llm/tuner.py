@@ -163,12 +163,12 @@ class LlmTuner(Tuner):
             role = "fast"
         else:
             slow_values, role = None, "single"
-        answer, record = self._ask(role, iteration, history, current_params, self.model)
+        answer, record = self._ask(role, iteration, history, current_params, self.model, metrics, best_reward)
         usage = add_usage(usage, record.usage())
         if answer is not None:
             fast_values, why = answer
             values.update(fast_values)
-            tags.append(role if role == "single" else "fast")
+            tags.append(role)
             notes.append(f"[{role}] {why}" if self.loop == "dual" else why)
         else:
             notes.append(f"[{role}] model call failed ({record.error}); keeping the current configuration")
@@ -176,17 +176,21 @@ class LlmTuner(Tuner):
             values.update(slow_values)  # the careful answer wins where both set a knob
             tags.insert(0, "slow")
         if self.loop == "dual" and self._slow is None:
-            self._dispatch_slow(iteration, history, current_params)
+            self._dispatch_slow(iteration, history, current_params, metrics, best_reward)
         self._pending_tag = "+".join(tags) if tags else "failed"
-        if answer is None and slow_values is None:
-            self._failures += 1
-            if self._failures >= self.max_consecutive_failures:
-                raise TunerError(f"the {self.provider_name} model failed {self._failures} windows in a row "
-                                 f"(last error: {record.error}); the run stops, the host is restored")
-        else:
-            self._failures = 0
+        self._count_failures(answer is not None or slow_values is not None, record.error)
         return TunerResponse(parameters=values, justification=" ".join(notes)[:1000], token_usage=usage,
                              confidence=None)
+
+    def _count_failures(self, answered: bool, error: Optional[str]) -> None:
+        """Reset on an answer; end the run after ``max_consecutive_failures`` windows without one."""
+        if answered:
+            self._failures = 0
+            return
+        self._failures += 1
+        if self._failures >= self.max_consecutive_failures:
+            raise TunerError(f"the {self.provider_name} model failed {self._failures} windows in a row "
+                             f"(last error: {error}); the run stops, the host is restored")
 
     def observe(self, observation: Observation) -> None:
         super().observe(observation)
@@ -238,11 +242,12 @@ class LlmTuner(Tuner):
                        max_output_tokens=self.max_output_tokens, seed=self.seed * 1000 + seed_offset)
 
     def _ask(self, role: str, iteration: int, history: Sequence[Observation], current: Mapping[str, Any],
-             model: str) -> tuple[Optional[tuple[dict[str, Any], str]], CallRecord]:
+             model: str, metrics: Optional[BenchmarkMetrics] = None, best_reward: Optional[float] = None,
+             ) -> tuple[Optional[tuple[dict[str, Any], str]], CallRecord]:
         """One proposal (values, justification) from ``model``, or ``None`` with the failed call's record."""
         policy = FREEZE_POLICY if role == "freeze" else phase_policy(iteration, self.n_trials)
         user = self.prompts.update(history, current, iteration=min(iteration, self.n_trials), total=self.n_trials,
-                                   policy=policy, tags=self._tags)
+                                   policy=policy, tags=self._tags, metrics=metrics, best_reward=best_reward)
         request = self._request(role, user, model, proposal_schema(self.space), iteration)
 
         def parse(reply: Reply) -> tuple[dict[str, Any], str]:
@@ -253,11 +258,13 @@ class LlmTuner(Tuner):
 
         return self.caller.call(request, role=role, window=iteration, parse=parse)
 
-    def _dispatch_slow(self, iteration: int, history: Sequence[Observation], current: Mapping[str, Any]) -> None:
+    def _dispatch_slow(self, iteration: int, history: Sequence[Observation], current: Mapping[str, Any],
+                       metrics: Optional[BenchmarkMetrics], best_reward: Optional[float]) -> None:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sematune-llm-slow")
         snapshot, config = list(history), dict(current)
-        future = self._pool.submit(self._ask, "slow", iteration, snapshot, config, self.slow_model)
+        future = self._pool.submit(self._ask, "slow", iteration, snapshot, config, self.slow_model, metrics,
+                                   best_reward)
         self._slow = (iteration, future)
         self.slow_stats["dispatched"] += 1
 
