@@ -238,3 +238,17 @@ def test_the_seed_contracts_metrics_and_best_reward_reach_the_prompt(space, fake
     text = user_texts(fake_llm)[0]
     assert "LATEST RESULT: window 1" in text and "latency_p99=4.25" in text
     assert "CURRENT BEST: throughput=950 (window 1) with {vm_dirty_ratio=10}" in text
+
+
+def test_a_long_history_is_cut_to_the_prompt_budget_keeping_the_first_window(space, fake_llm, keys, tmp_path) -> None:
+    tuner = make(space, fake_llm, tmp_path, max_prompt_chars=6000, n_trials=60)
+    current = space.read_all()
+    tuner.observe(observation(0, "baseline", current, 900.0))
+    for w in range(1, 50):
+        tuner.observe(observation(w, "tuning", {**current, "vm_dirty_ratio": 1 + w, "ratio": w / 50}, 900.0 + w))
+    tuner.suggest_parameters(None, current, 50, 0.0, defaults=current)
+    system = fake_llm.bodies("openai")[0]["messages"][0]["content"]
+    text = user_texts(fake_llm)[0]
+    assert len(system) + len(text) <= 6000
+    assert "older ones left out" in text and "* window 0 (defaults)" in text and "* window 49:" in text
+    assert "* window 1:" not in text

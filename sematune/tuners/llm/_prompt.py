@@ -53,6 +53,8 @@ class PromptContext:
     signals: str = "app"
     hide_objective: bool = False
     history_limit: int = 30
+    #: Longest update in characters (the model's context): older history lines go first.
+    max_update_chars: Optional[int] = None
     top_k: int = 3
     prior: Optional[str] = None
 
@@ -139,15 +141,8 @@ class PromptBuilder:
         (the last window's metrics, the best reward so far); the history fills in the rest."""
         c = self.ctx
         tags = tags or {}
-        parts = [f"UPDATE for window {iteration} of {total} tuning windows."]
-        parts.append(self.noise_note(history))
-        shown = list(history)
-        if len(shown) > c.history_limit:  # the first (default) window stays: it anchors every comparison
-            shown = [shown[0], *shown[-(c.history_limit - 1):]] if c.history_limit > 1 else shown[-1:]
-            parts.append(f"[History] (the first window and the last {c.history_limit - 1} of {len(history)})")
-        else:
-            parts.append("[History]")
-        parts.extend(self._line(o, tags.get(o.window)) for o in shown)
+        head = [f"UPDATE for window {iteration} of {total} tuning windows.", self.noise_note(history)]
+        parts: list[str] = []
         scored = [o for o in history if o.reward is not None]
         if scored and not c.hide_objective:
             best = max(scored, key=lambda o: (o.feasible, o.reward))
@@ -172,7 +167,27 @@ class PromptBuilder:
                 for i, o in enumerate(top, 1)))
         parts.extend(extra_sections)
         parts.append("PHASE POLICY: " + policy)
-        return "\n\n".join(parts)
+        budget = None if c.max_update_chars is None else c.max_update_chars - sum(len(p) + 2 for p in head + parts)
+        return "\n\n".join([*head, self._history(history, tags, budget), *parts])
+
+    def _history(self, history: Sequence[Observation], tags: Mapping[int, str], budget: Optional[int]) -> str:
+        """The history block: the first window (at the defaults: it anchors every comparison) and the
+        newest ones, at most ``history_limit`` and, with a ``budget``, at most that many characters."""
+        if not history:
+            return "[History] none yet"
+        first = self._line(history[0], tags.get(history[0].window))
+        newest: list[str] = []
+        used = len(first) + 80
+        for o in reversed(history[1:]):
+            line = self._line(o, tags.get(o.window))
+            if len(newest) + 1 >= self.ctx.history_limit or (budget is not None and used + len(line) + 1 > budget):
+                break
+            newest.append(line)
+            used += len(line) + 1
+        shown = 1 + len(newest)
+        header = "[History]" if shown == len(history) else \
+            f"[History] (the first window and the last {len(newest)} of {len(history)}; older ones left out)"
+        return "\n".join([header, first, *reversed(newest)])
 
     def noise_note(self, history: Sequence[Observation]) -> str:
         """The measured window-to-window spread of repeated default windows, or what is known of it."""

@@ -73,6 +73,7 @@ class LlmTuner(Tuner):
         signals: str = "app",
         hide_objective: bool = False,
         history_limit: int = 30,
+        max_prompt_chars: Optional[int] = None,
         top_k: int = 3,
         prices: Optional[Mapping[str, Mapping[str, float]]] = None,
         prior_from: Optional[str] = None,
@@ -108,7 +109,8 @@ class LlmTuner(Tuner):
         self.prior: Optional[Prior] = load_prior(prior_from, tracking_uri) if prior_from else None
         self.provider: Provider = make_provider(provider, model=model, base_url=base_url, api_key_env=api_key_env,
                                                 model_path=model_path, timeout_s=float(timeout_s), json_mode=json_mode,
-                                                thinking_budget=thinking_budget, context_tokens=int(context_tokens))
+                                                thinking_budget=thinking_budget, context_tokens=int(context_tokens),
+                                                parallel=2 if loop == "dual" else 1)
         self.model = model or self.provider.default_model()
         self.slow_model = slow_model or self.model
         self.caller = Caller(self.provider, prices=PriceTable(prices), retries=int(retries),
@@ -117,6 +119,7 @@ class LlmTuner(Tuner):
             space=self.space, goal=self.goal, metric=objective_metric, constraint=constraint, signals=signals,
             hide_objective=bool(hide_objective), history_limit=int(history_limit), top_k=int(top_k),
             prior=self.prior.text() if self.prior else None))
+        self.prompts.ctx.max_update_chars = self._update_budget(max_prompt_chars)
         self._results_dir: Optional[Path] = None
         self._failures = 0
         self._tags: dict[int, str] = {}  # window → which model's answer it measured
@@ -126,6 +129,19 @@ class LlmTuner(Tuner):
         self.slow_stats = {"dispatched": 0, "applied": 0, "stale": 0, "failed": 0, "dropped_at_freeze": 0}
         self.freeze_choice: Optional[dict[str, Value]] = None
         self.freeze_justification = ""
+
+    def _update_budget(self, max_prompt_chars: Optional[int]) -> Optional[int]:
+        """Characters left for each update after the system prompt: from ``max_prompt_chars``, else from
+        the model's context (a local model's is small: about 3 characters a token, and room for the
+        answer: ~15 tokens a knob)."""
+        if max_prompt_chars is None:
+            context = self.provider.context_per_request()
+            if context is None:
+                return None
+            answer_tokens = 300 + 15 * len(self.space)
+            max_prompt_chars = max(context - answer_tokens, 512) * 3
+        integer("tuner.max_prompt_chars", max_prompt_chars, 2000)
+        return max(int(max_prompt_chars) - len(self.prompts.system("slow")) - 200, 1000)
 
     # -- where the tuner writes ---------------------------------------------------------------
     @property

@@ -45,13 +45,14 @@ def make_provider(
     json_mode: str = "json_schema",
     thinking_budget: Optional[int] = None,
     context_tokens: int = 8192,
+    parallel: int = 1,
 ) -> Provider:
     """The provider ``name`` (one of :data:`PROVIDERS`), checked before any host write."""
     if name == "local":
         from sematune.tuners.llm.providers.local import LocalProvider
 
         return LocalProvider(model_path=model_path, timeout_s=timeout_s, json_mode=json_mode,
-                             context_tokens=context_tokens)
+                             context_tokens=context_tokens, parallel=parallel)
     if name == "openai":
         from sematune.tuners.llm.providers.openai_compatible import OpenAICompatibleProvider
 

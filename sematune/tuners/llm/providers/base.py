@@ -64,6 +64,10 @@ class Provider(ABC):
         """The model used when the config names none."""
         raise NotImplementedError
 
+    def context_per_request(self) -> Optional[int]:
+        """Tokens one request may use, prompt and answer together (``None``: a hosted model's large window)."""
+        return None
+
     def close(self) -> None:
         """Release clients and servers."""
 

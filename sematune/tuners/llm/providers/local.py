@@ -50,7 +50,7 @@ class LocalProvider(Provider):
     name = "local"
 
     def __init__(self, *, model_path: Optional[str], timeout_s: float, context_tokens: int = 8192,
-                 threads: Optional[int] = None, json_mode: str = "json_schema") -> None:
+                 threads: Optional[int] = None, json_mode: str = "json_schema", parallel: int = 1) -> None:
         if importlib.util.find_spec("xllamacpp") is None:
             raise ConfigError("tuner.provider", f"local needs xllamacpp, which is not installed: {INSTALL_HINT}")
         if model_path:
@@ -66,6 +66,7 @@ class LocalProvider(Provider):
         self.path = path
         self.timeout_s = timeout_s
         self.context_tokens = int(context_tokens)
+        self.parallel = int(parallel)  # the dual loop's slow call must not queue behind the fast one
         self.threads = int(threads or min(os.cpu_count() or 1, 4))
         self.json_mode = json_mode
         self._server: Any = None
@@ -75,6 +76,10 @@ class LocalProvider(Provider):
     def default_model(self) -> str:
         return self.path.stem
 
+    def context_per_request(self) -> int:
+        """Tokens one request may use, prompt and answer together."""
+        return self.context_tokens // self.parallel
+
     def _started(self) -> OpenAICompatibleProvider:
         with self._lock:  # the dual loop's two threads may both arrive first
             if self._client is None:
@@ -82,7 +87,7 @@ class LocalProvider(Provider):
                 params = xlc.CommonParams()
                 params.model.path = str(self.path)
                 params.n_ctx = self.context_tokens  # 0 would mean the model's full context (RAM)
-                params.n_parallel = 2  # the dual loop's slow call must not queue behind the fast one
+                params.n_parallel = self.parallel  # each slot gets n_ctx / n_parallel tokens
                 params.cpuparams.n_threads = self.threads
                 params.cpuparams_batch.n_threads = self.threads
                 # llama.cpp logs every slot event on stderr; keep it for debugging only
