@@ -78,12 +78,25 @@ def rank_candidates(records: Sequence[WindowRecord], defaults: Mapping[str, Any]
 
 
 def interleaved_blocks(records: Sequence[WindowRecord], phase: str, arm: str, *, defaults_first: bool) -> list[Block]:
-    """Blocks of ``arm`` vs ``defaults`` windows of ``phase``, split at each default window.
+    """Blocks of ``arm`` vs ``defaults`` windows of ``phase``, in order.
 
-    ``defaults_first``: a default window opens a block (confirmation rounds: D c1 c2 | D c1 c2),
-    else it closes one (stable phase: F F F D | F F F D). Trailing blocks without a tuned window
-    (after a fallback to the defaults) are dropped. Only usable windows enter.
+    Windows that carry their block number are grouped by it (counterbalanced rounds: D c1 | c1 D |
+    …). Older histories without block numbers are split at each default window: ``defaults_first``,
+    a default window opens a block (confirmation rounds: D c1 c2 | D c1 c2), else it closes one
+    (stable phase: F F F D | F F F D). Trailing blocks without a tuned window (after a fallback to
+    the defaults) are dropped. Only usable windows enter.
     """
+    mine = [r for r in records if r.phase == phase and r.arm in (arm, DEFAULTS)]
+    if mine and all(r.block is not None for r in mine):
+        by_block: dict[int, tuple[list[float], list[float]]] = {}
+        for r in mine:
+            block = by_block.setdefault(int(r.block), ([], []))  # type: ignore[arg-type]
+            if usable(r):
+                (block[1] if r.arm == DEFAULTS else block[0]).append(float(r.objective))  # type: ignore[arg-type]
+        grouped = list(by_block.values())
+        while grouped and not grouped[-1][0]:
+            grouped.pop()
+        return [b for b in grouped if b[0] or b[1]]
     blocks: list[tuple[list[float], list[float]]] = []
     current: tuple[list[float], list[float]] = ([], [])
     for r in records:

@@ -178,6 +178,7 @@ class Engine(ConfirmAndStable):
         tuner: Optional[TunerInfo] = None,
         timings: Optional[dict[str, float]] = None,
         arm: Optional[str] = None,
+        block: Optional[int] = None,
     ) -> WindowRecord:
         window = self._window
         self._window += 1
@@ -186,6 +187,7 @@ class Engine(ConfirmAndStable):
             window=window,
             phase=phase,
             arm=arm,
+            block=block,
             started_at=time.time(),
             proposed=dict(proposed or {}),
             rejected=validated.rejected,

@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 NO_HARM = "SemaTune does no harm by default"
 
 
+def default_slot(i: int, every: int) -> bool:
+    """Whether stable window ``i`` (1-based) runs the defaults: one per block of ``every`` windows,
+    last in even blocks and first in odd ones (F F D | D F F | F F D …: drift favours neither arm)."""
+    block, position = divmod(i - 1, every)
+    return position == (every - 1 if block % 2 == 0 else 0)
+
+
 class ConfirmAndStable:
     """Phase methods shared into the engine (they use its ``_measure``, settings and records)."""
 
@@ -53,10 +60,12 @@ class ConfirmAndStable:
                             dict(self.defaults))
         log.info("confirm phase: %d candidate(s) × %d rounds against the defaults", len(candidates),
                  s.confirm_repeats)
-        for _ in range(s.confirm_repeats):
-            self._measure("confirm", Validated(dict(self.defaults)), arm=DEFAULTS)
-            for k, candidate in enumerate(candidates, 1):
-                self._measure("confirm", Validated(dict(candidate.config)), arm=candidate_arm(k))
+        arms = [(DEFAULTS, dict(self.defaults))] + [(candidate_arm(k), dict(c.config))
+                                                     for k, c in enumerate(candidates, 1)]
+        for round_ in range(s.confirm_repeats):
+            # counterbalanced: D c1 c2 | c2 c1 D | …, so a drift over the phase favours no arm
+            for arm, config in arms if round_ % 2 == 0 else arms[::-1]:
+                self._measure("confirm", Validated(config), arm=arm, block=round_)
         return self._decide(candidates)
 
     def _decide(self: "Engine", candidates: list[Candidate]) -> Decision:
@@ -115,14 +124,17 @@ class ConfirmAndStable:
         # a stable phase shorter than K still ends with one default window, so it has a verdict
         short = every and 2 <= s.stable_windows < every
         for i in range(1, s.stable_windows + 1):
+            block = (i - 1) // every if every else None
             if self.decision.fallback is not None:
-                self._measure("stable", Validated(dict(self.defaults)), arm=DEFAULTS)
-            elif every and (i % every == 0 or (short and i == s.stable_windows)):
-                self._measure("stable", Validated(dict(self.defaults)), arm=DEFAULTS)
-                if watch:
+                self._measure("stable", Validated(dict(self.defaults)), arm=DEFAULTS, block=block)
+            elif every and (short and i == s.stable_windows or not short and default_slot(i, every)):
+                self._measure("stable", Validated(dict(self.defaults)), arm=DEFAULTS, block=block)
+                if watch and i % every == 0:  # the block is complete
                     self._check_harm(looks)
             else:
-                self._measure("stable", self._frozen_validated(), arm=FROZEN)
+                self._measure("stable", self._frozen_validated(), arm=FROZEN, block=block)
+                if watch and every and i % every == 0 and (i // every) % 2 == 0:  # a block that began with D
+                    self._check_harm(looks)
 
     def _frozen_validated(self: "Engine") -> Validated:
         """The frozen configuration; when it is the tuner's pick, with what validation rejected of it."""

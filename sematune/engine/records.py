@@ -38,6 +38,10 @@ class WindowRecord(BaseModel):
     #: In ``confirm`` and ``stable`` windows, the configuration measured: ``"defaults"``,
     #: ``"candidate-<k>"`` (confirm) or ``"frozen"`` (stable).
     arm: Optional[str] = None
+    #: In ``confirm`` and ``stable`` windows, the round / block the window belongs to: each holds one
+    #: default window, placed first and last in turn (counterbalanced, so a drift over the run does
+    #: not favour either arm). ``None`` in histories written before blocks were recorded.
+    block: Optional[int] = None
     status: Status = "ok"
     started_at: float = 0.0
     proposed: dict[str, Any] = Field(default_factory=dict)

@@ -42,8 +42,11 @@ def test_phases_arms_and_window_numbers(compose, sandbox: Path, tmp_path: Path) 
     records = engine_for(c, tmp_path, **settings).run()
     assert [r.phase for r in records] == ["baseline", "tuning", "tuning", "baseline", "tuning", "tuning",
                                           *["confirm"] * 6, *["stable"] * 4]
-    assert [r.arm for r in records] == [None] * 6 + ["defaults", "candidate-1", "candidate-2"] * 2 + [
-        "frozen", "defaults"] * 2
+    # counterbalanced: each round / block holds one default window, first and last in turn
+    assert [r.arm for r in records] == [None] * 6 + ["defaults", "candidate-1", "candidate-2", "candidate-2",
+                                                     "candidate-1", "defaults", "frozen", "defaults", "defaults",
+                                                     "frozen"]
+    assert [r.block for r in records] == [None] * 6 + [0, 0, 0, 1, 1, 1, 0, 0, 1, 1]
     n = LoopSettings(tuning_windows=4, settle_seconds=0, **settings).planned_windows()
     assert [r.window for r in records] == list(range(n)) == list(range(16))
     defaults = records[0].applied
@@ -161,7 +164,7 @@ def test_fixed_tuner_confirms_its_values_against_the_defaults(compose, sandbox: 
     engine = engine_for(c, tmp_path, confirm_repeats=2)
     records = engine.run()
     assert all(r.applied["vm_dirty_ratio"] == 15 for r in records if r.phase == "tuning" or r.arm == "candidate-1")
-    assert [r.arm for r in records if r.phase == "confirm"] == ["defaults", "candidate-1"] * 2
+    assert [r.arm for r in records if r.phase == "confirm"] == ["defaults", "candidate-1", "candidate-1", "defaults"]
     assert engine.decision.candidates[0]["source"] == "tuner's best_parameters()"
 
 

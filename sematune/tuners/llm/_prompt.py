@@ -19,6 +19,11 @@ from sematune.targets.base import BenchmarkMetrics
 from sematune.tuners.base import Observation
 
 HIDDEN = "HIDDEN"
+#: Metrics per history line (the latest result shows more): short lines keep small models' prompts small.
+HISTORY_METRICS = 4
+#: Shown first when present, after the objective.
+PREFERRED = ("latency_p99", "latency_p95", "latency_avg", "error_rate", "system.cpu_busy_pct",
+             "system.context_switches_per_s", "system.psi_cpu_some_pct", "system.psi_io_some_pct")
 SIGNALS = ("app", "system")
 
 ROLES = {
@@ -141,8 +146,8 @@ class PromptBuilder:
         (the last window's metrics, the best reward so far); the history fills in the rest."""
         c = self.ctx
         tags = tags or {}
-        head = [f"UPDATE for window {iteration} of {total} tuning windows.", self.noise_note(history)]
-        parts: list[str] = []
+        # the history comes first and only grows, so a server's prompt cache keeps it between requests
+        parts: list[str] = [f"UPDATE for window {iteration} of {total} tuning windows.", self.noise_note(history)]
         scored = [o for o in history if o.reward is not None]
         if scored and not c.hide_objective:
             best = max(scored, key=lambda o: (o.feasible, o.reward))
@@ -167,8 +172,8 @@ class PromptBuilder:
                 for i, o in enumerate(top, 1)))
         parts.extend(extra_sections)
         parts.append("PHASE POLICY: " + policy)
-        budget = None if c.max_update_chars is None else c.max_update_chars - sum(len(p) + 2 for p in head + parts)
-        return "\n\n".join([*head, self._history(history, tags, budget), *parts])
+        budget = None if c.max_update_chars is None else c.max_update_chars - sum(len(p) + 2 for p in parts)
+        return "\n\n".join([self._history(history, tags, budget), *parts])
 
     def _history(self, history: Sequence[Observation], tags: Mapping[int, str], budget: Optional[int]) -> str:
         """The history block: the first window (at the defaults: it anchors every comparison) and the
@@ -202,9 +207,11 @@ class PromptBuilder:
     def _line(self, o: Observation, tag: Optional[str]) -> str:
         label = f" [{tag}]" if tag else ""
         phase = " (defaults)" if o.phase == "baseline" else ""
-        return f"* window {o.window}{label}{phase}: {self._metrics(o)} with {_config(o.parameters, self.ctx.defaults)}"
+        metrics = self._metrics(o, HISTORY_METRICS)
+        return f"* window {o.window}{label}{phase}: {metrics} with {_config(o.parameters, self.ctx.defaults)}"
 
-    def _metrics(self, o: Observation) -> str:
+    def _metrics(self, o: Observation, limit: int = 24) -> str:
+        """The window's visible metrics: the objective, then the usual suspects, then the rest (at most ``limit``)."""
         c = self.ctx
         if o.reward is None and o.objective is None:
             return "FAILED (no measurement)"
@@ -219,7 +226,9 @@ class PromptBuilder:
                     shown.setdefault(name, value)
         if c.hide_objective and c.metric:
             shown.pop(c.metric, None)
-        text = ", ".join(f"{k}={_fmt(v)}" for k, v in list(shown.items())[:24])
+        first = [k for k in (c.metric, *PREFERRED) if k in shown]
+        ordered = first + [k for k in shown if k not in first]
+        text = ", ".join(f"{k}={_fmt(shown[k])}" for k in ordered[:limit])
         return (text or "no metrics") + ("" if o.feasible else " [violates the constraint]")
 
     @staticmethod

@@ -8,6 +8,7 @@ they never enter a config, an override or a recorded file.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Optional
 
@@ -48,6 +49,8 @@ def make_provider(
     parallel: int = 1,
 ) -> Provider:
     """The provider ``name`` (one of :data:`PROVIDERS`), checked before any host write."""
+    for sdk_logger in ("httpx2", "httpx", "google_genai", "openai"):  # one INFO line per request otherwise
+        logging.getLogger(sdk_logger).setLevel(logging.WARNING)
     if name == "local":
         from sematune.tuners.llm.providers.local import LocalProvider
 
