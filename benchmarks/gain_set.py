@@ -209,6 +209,42 @@ def machine() -> str:
             f"cpuidle driver {idle}, load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
+def counterbalanced(run: dict[str, Any]) -> Optional[bool]:
+    """Whether the run's stable blocks were counterbalanced (its windows record their block)."""
+    try:
+        with open(Path(run["dir"]) / "history.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                record = json.loads(line)
+                if record.get("phase") == "stable":
+                    return record.get("block") is not None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def aa_check(sets: dict[str, dict[str, Any]]) -> list[str]:
+    """Runs that froze the defaults compared the defaults with themselves: their verdicts are an A/A test."""
+    lines = []
+    for label, want in (("defaults always last in each stable block", False), ("counterbalanced blocks", True)):
+        gains, significant = [], 0
+        for data in sets.values():
+            for run in data["runs"]:
+                v = run["verdict"]
+                if v.get("frozen") == "defaults" and v.get("gain") is not None and counterbalanced(run) is want:
+                    gains.append(v["gain"])
+                    significant += bool(v.get("significant"))
+        if gains:
+            gains.sort()
+            lines.append(f"- {label}: {len(gains)} runs, mean gain {_pct(sum(gains) / len(gains))}, median "
+                         f"{_pct(gains[len(gains) // 2])}, {sum(g > 0 for g in gains)} positive, {significant} "
+                         f"significant at 95% (expected: about 5%, i.e. {0.05 * len(gains):.1f}).")
+    if not lines:
+        return []
+    return ["## A/A check", "",
+            "A run that froze the defaults measured the defaults in both arms of its stable phase, so its verdict is "
+            "an A/A test: the gain should scatter around 0 and be significant in about 5% of runs.", "", *lines, ""]
+
+
 def render(sets: dict[str, dict[str, Any]], commands: list[str], wall_s: Optional[float], plots_dir: Path,
            results: Path) -> str:
     out = ["# Results: what the tuners gain", "",
@@ -226,6 +262,7 @@ def render(sets: dict[str, dict[str, Any]], commands: list[str], wall_s: Optiona
                 shutil.copyfile(src, dst)
                 out.append(f"![{preset} {plot}]({os.path.relpath(dst, results.parent)})")
         out.append("")
+    out += aa_check(sets)
     out += ["## Commands", "", "```", *commands, "```", ""]
     return "\n".join(out)
 
