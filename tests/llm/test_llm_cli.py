@@ -75,7 +75,8 @@ def test_faults_are_survived_recorded_and_the_host_restored(cli, sandbox: Path, 
     fake_llm.script({"status": 429, "retry_after": 0}, {"status": 500},      # window 1: both attempts fail
                     {"text": "I suggest raising dirty_ratio."}, {"truncate": True},  # window 2: unusable replies
                     {"json": hostile})                                        # window 3: out of range, unknown, shell
-    result = cli(*provider_args("openai", fake_llm), "tuner.retries=1", *QUICK, f"host_root={sandbox}", env=ENV)
+    result = cli(*provider_args("openai", fake_llm), "tuner.retries=1", *QUICK, f"host_root={sandbox}",
+                 "tracking.enabled=false", env=ENV)
     assert result.returncode == 0, result.stderr[-3000:]
     run = only_run(cli.cwd)
     summary = json.loads((run / "summary.json").read_text())
@@ -97,7 +98,7 @@ def test_faults_are_survived_recorded_and_the_host_restored(cli, sandbox: Path, 
 def test_a_provider_that_keeps_failing_ends_the_run_cleanly(cli, sandbox: Path, fake_llm: FakeLLM) -> None:
     fake_llm.script(*[{"status": 500}] * 10)
     result = cli(*provider_args("openai", fake_llm), "tuner.retries=0", "tuner.max_consecutive_failures=2", *QUICK,
-                 f"host_root={sandbox}", env=ENV)
+                 f"host_root={sandbox}", "tracking.enabled=false", env=ENV)
     assert result.returncode == 1
     out = result.stdout + result.stderr
     assert "failed 2 windows in a row" in out and "host restore PASS" in out
@@ -108,7 +109,7 @@ def test_a_provider_that_keeps_failing_ends_the_run_cleanly(cli, sandbox: Path, 
 
 def test_a_missing_key_is_a_one_line_error_before_any_write(cli, sandbox: Path) -> None:
     pytest.importorskip("openai")
-    result = cli("tuner=llm", "tuner.provider=openai", *QUICK, f"host_root={sandbox}",
+    result = cli("tuner=llm", "tuner.provider=openai", *QUICK, f"host_root={sandbox}", "tracking.enabled=false",
                  env={"OPENAI_API_KEY": ""})
     assert result.returncode == 2
     errors = [line for line in (result.stdout + result.stderr).splitlines() if "config error" in line]
