@@ -192,7 +192,7 @@ def test_a_short_stable_phase_still_ends_with_a_default_window(compose, sandbox:
 
 def test_counterbalanced_blocks_cancel_a_drift_that_fixed_order_turns_into_a_gain() -> None:
     """A/A with a steady downward drift (-1% a window, 1% noise): with the defaults always last in each
-    block the tuned arm looks ~1% better and is 'significant' in most runs; counterbalanced blocks
+    block the tuned arm looks ~1% better and is 'significant' in over a third of the runs; counterbalanced blocks
     (F D | D F | …) cancel the drift and stay within the false-positive rate."""
     from sematune.engine.decision import interleaved_blocks
     from sematune.engine.phases import default_slot
@@ -214,6 +214,6 @@ def test_counterbalanced_blocks_cancel_a_drift_that_fixed_order_turns_into_a_gai
             hits += block_gain(blocks, "maximize", 0.95, 300, seed=run).better
         return hits / 200
 
-    assert rate(counterbalanced=False) > 0.5
+    assert rate(counterbalanced=False) > 0.2  # 0.37 with this seed: 7× the nominal 5%
     assert rate(counterbalanced=True) <= 0.05
 
