@@ -246,11 +246,13 @@ def aa_check(sets: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def render(sets: dict[str, dict[str, Any]], commands: list[str], wall_s: Optional[float], plots_dir: Path,
-           results: Path) -> str:
+           results: Path, notes: Optional[Path] = None) -> str:
     out = ["# Results: what the tuners gain", "",
            "Written by `benchmarks/gain_set.py` from the runs' `summary.json` verdicts; do not edit by hand.",
            f"Machine: {machine()}.",
            f"Wall time of the set: {'—' if wall_s is None else f'{wall_s / 60:.1f} min'}.", ""]
+    if notes is not None and notes.exists():  # the reading of these numbers, written by whoever ran them
+        out += ["## Reading these results", "", notes.read_text(encoding="utf-8").strip(), ""]
     for preset, data in sets.items():
         out += [f"## {preset}", ""] + preset_table(data["runs"], data.get("limit")) + [""]
         sweep = Path(data["sweep"])
@@ -265,6 +267,17 @@ def render(sets: dict[str, dict[str, Any]], commands: list[str], wall_s: Optiona
     out += aa_check(sets)
     out += ["## Commands", "", "```", *commands, "```", ""]
     return "\n".join(out)
+
+
+def sweep_command(sweep: Path, preset: str) -> str:
+    """The overrides the sweep was started with (its ``multirun.yaml``), else ``experiment=<preset>``."""
+    try:
+        import yaml
+
+        task = yaml.safe_load((sweep / "multirun.yaml").read_text(encoding="utf-8"))["hydra"]["overrides"]["task"]
+        return " ".join(str(t) for t in task if not str(t).startswith("hydra.sweep.dir="))
+    except (OSError, KeyError, TypeError, ValueError):
+        return f"experiment={preset}"
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, list[Path]]:
@@ -289,6 +302,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--sweep", action="append", default=[], metavar="PRESET=DIR")
     parser.add_argument("--limit", action="append", default=[], metavar="PRESET=limit.json")
     parser.add_argument("--results", default=str(ROOT / "docs" / "results.md"))
+    parser.add_argument("--notes", default=str(ROOT / "benchmarks" / "gain_notes.md"),
+                        help="a Markdown file with the reading of the numbers, put under the header")
     args = parser.parse_intermixed_args(argv)
     sweeps, limits = _pairs(args.sweep, "--sweep"), _pairs(args.limit, "--limit")
     commands: list[str] = []
@@ -327,7 +342,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         sets[preset] = {"sweep": str(dirs[0]), "sweeps": [str(d) for d in dirs], "runs": runs, "limit": limit}
         if not args.run:
             for sweep in dirs:
-                commands.append(f"python -m sematune -m experiment={preset}   # sweep dir {sweep}")
+                commands.append(f"python -m sematune -m {sweep_command(sweep, preset)}   # sweep dir {sweep}")
             if limit:
                 commands.append(limit.get("command", f"python benchmarks/gain_limit.py {preset}"))
     if wall_s is None:
@@ -336,7 +351,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         wall_s = sum(walls) if walls else None
     results = Path(args.results)
     results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(render(sets, commands, wall_s, results.parent / "results", results), encoding="utf-8")
+    results.write_text(render(sets, commands, wall_s, results.parent / "results", results, Path(args.notes)), encoding="utf-8")
     print(f"wrote {results}")
     return 0
 
