@@ -18,7 +18,6 @@ target and a sandbox copy of this host's knob files, tracking off:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -31,11 +30,13 @@ from hydra import compose, initialize_config_module
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from sematune.components import build_components  # noqa: E402
 from sematune.engine.loop import Engine  # noqa: E402
 from sematune.engine.records import HistoryWriter  # noqa: E402
 from sematune.osparams.sandbox import make_sandbox  # noqa: E402
+from bench_output import write_outputs  # noqa: E402
 
 
 def run(host_root: Path, work: Path, overrides: list[str]) -> tuple[list[Any], Any]:
@@ -147,13 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 loops.append(loop_row(f"scripted server (slow model {args.slow_s:g} s), {loop}", records, tuner))
                 print(loops[-1], file=sys.stderr, flush=True)
     table = markdown(calls, loops, args.window_seconds)
-    print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"calls": calls, "loops": loops}, indent=1))
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table + "\n")
+    write_outputs(table, {"calls": calls, "loops": loops}, args.json, args.markdown)
     return 0
 
 

@@ -25,7 +25,6 @@ that, the same seed gave 0.5% and 0.1% regret at window 50 in two processes. Exa
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -42,6 +41,9 @@ from sematune.engine.loop import Engine
 from sematune.engine.records import HistoryWriter
 from sematune.errors import ConfigError
 from sematune.osparams.sandbox import make_sandbox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_output import write_outputs  # noqa: E402
 
 CHECKPOINTS = (10, 20, 30, 50)
 #: label → (tuner config, extra overrides)
@@ -214,13 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                           file=sys.stderr, flush=True)
     rows = summarise(runs, args.windows)
     table = markdown(rows, args.windows)
-    print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"runs": runs, "summary": rows}, indent=1))
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table + "\n")
+    write_outputs(table, {"runs": runs, "summary": rows}, args.json, args.markdown)
     return 0
 
 

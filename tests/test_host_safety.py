@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sematune.osparams.host import Host
-from tests.conftest import REPO
+from tests.conftest import REPO, cli_args
 from tests.instrumented import read_write_log
 
 KNOBS = ("osparam=[vm_swappiness,vm_dirty_ratio,vm_thp_enabled,vm_thp_defrag,blk_read_ahead_kb,"
@@ -48,9 +48,10 @@ def start(cwd: Path, state_dir: Path, root: Path, *extra: str, module: str = "se
     """``python -m <module>`` (``tests.instrumented`` adds a write spy / failures, see there)."""
     env = {**os.environ, "SEMATUNE_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])), **(env or {})}
-    args = [sys.executable, "-m", module, "target=synthetic", "tuner=fixed", KNOBS, CHANGES,
-            f"host_root={root}", "osparam_skip_unavailable=true", "loop.tuning_windows=3", "loop.stable_windows=0",
-            "loop.settle_seconds=0", "loop.window_seconds=4", "tracking.enabled=false", *extra]
+    args = [sys.executable, "-m", module, *cli_args([
+        "target=synthetic", "tuner=fixed", KNOBS, CHANGES, f"host_root={root}", "osparam_skip_unavailable=true",
+        "loop.tuning_windows=3", "loop.stable_windows=0", "loop.settle_seconds=0", "loop.window_seconds=4",
+        "tracking.enabled=false", *extra], module)]
     return subprocess.Popen(args, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
