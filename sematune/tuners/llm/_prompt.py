@@ -83,9 +83,21 @@ class PromptBuilder:
 
     def __init__(self, ctx: PromptContext) -> None:
         self.ctx = ctx
+        self._systems: dict[str, str] = {}
+
+    def set_defaults(self, defaults: Mapping[str, Any]) -> None:
+        """The host defaults the prompts show (known at the first request); the system prompts are rebuilt."""
+        self.ctx.defaults = dict(defaults)
+        self._systems.clear()
 
     # -- system prompt ----------------------------------------------------------------------
     def system(self, role: str) -> str:
+        """The system prompt for ``role``: fixed for the run, built once."""
+        if role not in self._systems:
+            self._systems[role] = self._build_system(role)
+        return self._systems[role]
+
+    def _build_system(self, role: str) -> str:
         c = self.ctx
         parts = ["You are a Linux kernel and operating-system performance tuning expert. " + ROLES[role]]
         direction = "MAXIMIZE" if c.goal == "maximize" else "MINIMIZE"

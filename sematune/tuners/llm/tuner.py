@@ -120,6 +120,7 @@ class LlmTuner(Tuner):
             hide_objective=bool(hide_objective), history_limit=int(history_limit), top_k=int(top_k),
             prior=self.prior.text() if self.prior else None))
         self.prompts.ctx.max_update_chars = self._update_budget(max_prompt_chars)
+        self._schema = proposal_schema(self.space)  # the answer's shape: fixed for the run
         self._results_dir: Optional[Path] = None
         self._failures = 0
         self._tags: dict[int, str] = {}  # window → which model's answer it measured
@@ -164,7 +165,7 @@ class LlmTuner(Tuner):
         **kwargs: Any,
     ) -> TunerResponse:
         if not self.prompts.ctx.defaults and kwargs.get("defaults"):
-            self.prompts.ctx.defaults = dict(kwargs["defaults"])
+            self.prompts.set_defaults(kwargs["defaults"])
         history = list(self.history)
         usage: Optional[TokenUsage] = None
         notes: list[str] = []
@@ -264,7 +265,7 @@ class LlmTuner(Tuner):
         policy = FREEZE_POLICY if role == "freeze" else phase_policy(iteration, self.n_trials)
         user = self.prompts.update(history, current, iteration=min(iteration, self.n_trials), total=self.n_trials,
                                    policy=policy, tags=self._tags, metrics=metrics, best_reward=best_reward)
-        request = self._request(role, user, model, proposal_schema(self.space), iteration)
+        request = self._request(role, user, model, self._schema, iteration)
 
         def parse(reply: Reply) -> tuple[dict[str, Any], str]:
             values, why = split_proposal(parse_object(reply.text, reply.finish_reason))
