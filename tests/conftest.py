@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterator, Optional
 
+import psutil
 import pytest
 
 from sematune.osparams.host import Host
@@ -130,6 +131,14 @@ def cli_args(args: list[str], module: str = "sematune") -> list[str]:
             a.lstrip("+~").startswith("loop=") or "foreign_cpu_limit" in a for a in args):
         return [*args, "loop.foreign_cpu_limit=null"]
     return list(args)
+
+
+def process_gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie counts); a process exiting mid-check counts as gone."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300,

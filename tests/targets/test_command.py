@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 
 from sematune.errors import ConfigError, TargetError
 from sematune.targets.command import CommandTarget, MetricRule, substitute
+from tests.conftest import process_gone
 from tests.targets.test_sysbench import run_two_windows
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -195,16 +196,10 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         t.execute_window(0, 1)
     grandchild = int((t.results_dir / "windows" / "0000" / "stdout.txt").read_text().split()[0])
 
-    def gone() -> bool:
-        try:
-            return psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
-
     deadline = time.monotonic() + 10  # poll: SIGKILL of the group is delivered asynchronously
-    while not gone() and time.monotonic() < deadline:
+    while not process_gone(grandchild) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert gone()
+    assert process_gone(grandchild)
     assert t.processes() == []
 
 

@@ -24,6 +24,7 @@ from sematune.targets.postgres import (
 from sematune.targets.postgres._install import staged_for, usable_by
 from sematune.targets.postgres._target import CACHE_ENV
 from sematune.targets.tpcc import TpccTarget
+from tests.conftest import process_gone
 
 root_only = pytest.mark.requires(root=True, reason="needs root (demotion)")
 
@@ -31,8 +32,7 @@ root_only = pytest.mark.requires(root=True, reason="needs root (demotion)")
 def _gone(pids: list[int], timeout_s: float = 15.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-        if not alive:
+        if all(process_gone(p) for p in pids):
             return True
         time.sleep(0.1)
     return False

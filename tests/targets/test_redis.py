@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 
 from sematune.errors import ConfigError, TargetError
 from sematune.targets.redis import RedisTarget, combine, parse_redis_csv
-from tests.conftest import missing
+from tests.conftest import missing, process_gone
 from tests.engine.test_journal import snapshot
 from tests.targets.test_sysbench import run_two_windows
 
@@ -31,13 +31,6 @@ def parsed(name: str, tmp_path: Path):
     out.mkdir(exist_ok=True)
     shutil.copy(FIXTURES / name, out / "redis-benchmark.csv")
     return RedisTarget(tests="get,set").parse_results(out)
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -159,7 +152,7 @@ def test_server_lifecycle_and_processes(tmp_path: Path) -> None:
         assert metrics.extra_metrics["requests_per_test"] >= 500
     finally:
         target.cleanup()
-    assert gone(pid) and target.processes() == []
+    assert process_gone(pid) and target.processes() == []
     target.cleanup()  # idempotent
 
 
@@ -185,7 +178,7 @@ def test_two_real_windows(cli, sandbox: Path, name: str) -> None:
         assert m.system["target_processes"] >= 1 and m.system["own_cpu_s"] > 0
     run_dir = next((cli.cwd / "outputs").glob("**/history.jsonl")).parent
     server = json.loads((run_dir / "target" / "redis" / "server.json").read_text())
-    assert gone(server["pid"])
+    assert process_gone(server["pid"])
 
 
 def _start_cli(tmp_path: Path, sandbox: Path, state_dir: Path, window_s: float = 20,
@@ -233,8 +226,8 @@ def test_sigterm_mid_window_stops_the_server(tmp_path: Path, sandbox: Path, stat
             proc.kill()
     assert proc.returncode != 0
     assert "SIGTERM" in out and "host restore PASS" in out, out[-2000:]
-    assert gone(pid), "redis-server survived SIGTERM"
-    assert all(gone(b.pid) for b in bench), "redis-benchmark survived SIGTERM"
+    assert process_gone(pid), "redis-server survived SIGTERM"
+    assert all(process_gone(b.pid) for b in bench), "redis-benchmark survived SIGTERM"
     assert snapshot(sandbox) == before
 
 
@@ -250,10 +243,10 @@ def test_sigkill_of_sematune_still_stops_the_server(tmp_path: Path, sandbox: Pat
         proc.kill()  # no cleanup can run: the parent-death signal must stop the server and the benchmark
         proc.communicate(timeout=30)
         deadline = time.monotonic() + 10
-        while not all(gone(c.pid) for c in children) and time.monotonic() < deadline:
+        while not all(process_gone(c.pid) for c in children) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert gone(pid), "redis-server outlived a SIGKILLed SemaTune"
-        assert all(gone(c.pid) for c in children), "a child outlived a SIGKILLed SemaTune"
+        assert process_gone(pid), "redis-server outlived a SIGKILLed SemaTune"
+        assert all(process_gone(c.pid) for c in children), "a child outlived a SIGKILLed SemaTune"
     finally:
         if proc.poll() is None:
             proc.kill()
