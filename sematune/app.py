@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from sematune.components import build_components
 from sematune.engine.session import RunSession
 from sematune.errors import ConfigError, SemaTuneError
+from sematune.sweep_failures import failed_jobs, note_failed
 from sematune.tracking.closing import closing_block
 from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker
 from sematune.tracking.recorder import RunRecorder
@@ -38,7 +39,6 @@ log = logging.getLogger("sematune")
 
 class _EntryState:
     task_started = False
-    failed_jobs: list[int] = []
 
 
 def _parent_run_id(cfg: DictConfig) -> str | None:
@@ -61,6 +61,14 @@ def _skip_finished(cfg: DictConfig) -> bool:
     except Exception as exc:
         log.warning("resume: cannot check MLflow for this job (%s); running it", exc)
         return False
+
+
+def _scheduler_tags(hydra_cfg: Any) -> dict[str, str]:
+    """``scheduler.job_id``: the SLURM job id or Ray task id a remote launcher gave this job."""
+    num, job_id = str(hydra_cfg.job.get("num", 0)), str(hydra_cfg.job.get("id") or "")
+    if hydra_cfg.mode != RunMode.MULTIRUN or job_id in ("", num, f"job_id_for_{num}"):
+        return {}
+    return {"scheduler.job_id": job_id}
 
 
 def _redact_hydra_records() -> None:
@@ -127,6 +135,7 @@ def run(cfg: DictConfig) -> int:
         run_name=run_name,
         params=run_params(plain, components, choices),
         tags={**run_tags(components, choices), "hydra.job.num": str(hydra_cfg.job.get("num", 0)),
+              **_scheduler_tags(hydra_cfg),
               "overrides": " ".join(redact_overrides(hydra_cfg.overrides.task)),
               **job_tags(redact_overrides(hydra_cfg.overrides.task))},
         resolved_config=OmegaConf.to_yaml(OmegaConf.create(plain)),
@@ -149,7 +158,7 @@ def _task(cfg: DictConfig) -> Any:
     code = run(cfg)
     if code != 0 and HydraConfig.get().mode == RunMode.MULTIRUN:
         # Returned, not raised: Hydra would skip on_multirun_end (and the sweep's report).
-        _EntryState.failed_jobs.append(code)
+        note_failed(str(HydraConfig.get().job.get("num", 0)), code)
         return code
     if code != 0:
         sys.exit(code)
@@ -193,8 +202,8 @@ def main() -> None:
             sys.exit(2)
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         sys.exit(1)
-    if _EntryState.failed_jobs:
-        print(f"{len(_EntryState.failed_jobs)} sweep job(s) failed; see the log above and MLflow", file=sys.stderr)
+    if failed_jobs():
+        print(f"{len(failed_jobs())} sweep job(s) failed; see the log above and MLflow", file=sys.stderr)
         sys.exit(1)
 
 

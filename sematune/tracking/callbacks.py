@@ -15,14 +15,18 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from sematune.errors import ConfigError
+from sematune.sweep_failures import note_failed
 from sematune.tracking.mlflow_tracker import PARENT_ENV, PARENT_FILE, MlflowTracker
 from sematune.tracking.redact import install_log_redaction, redact_overrides
 from sematune.tracking.sweep_runs import (
     FINISHED,
+    JOB_KEY_TAG,
     SWEEP_KEY_TAG,
     SWEEP_NAME_TAG,
     SWEEP_OVERRIDES_TAG,
     TRACKING_URI_FILE,
+    child_runs,
+    close_orphans,
     sweep_key,
     with_sweeper_params,
 )
@@ -178,6 +182,12 @@ class MlflowSweepCallback(Callback):
             return
         self._open = False
         atexit.unregister(self._close)
+        if status is None and self.tracker is not None and self.run_id is not None:
+            try:  # every job has ended: a run still open belongs to a job whose process died
+                close_orphans(self.tracker.client, self.tracker.experiment_id(), self.run_id, "FAILED",
+                              "its job ended without closing it (the process or its node died)")
+            except Exception as exc:
+                log.error("checking the sweep's job runs failed: %s", exc)
         jobs = None
         try:
             from sematune.report import make_report
@@ -192,13 +202,15 @@ class MlflowSweepCallback(Callback):
             return
         client = self.tracker.client
         try:
-            if jobs is None:
-                from sematune.tracking.sweep_runs import child_runs
-
-                jobs_status = [r.info.status for r in child_runs(client, self.tracker.experiment_id(), self.run_id)]
-            else:
-                jobs_status = [j.status for j in jobs]
+            children = child_runs(client, self.tracker.experiment_id(), self.run_id)
+            jobs_status = [j.status for j in jobs] if jobs is not None else [r.info.status for r in children]
             failed = [s for s in jobs_status if s not in (FINISHED, "SKIPPED")]
+            latest: dict[str, Any] = {}  # a resumed sweep holds a job's earlier runs too
+            for child in sorted(children, key=lambda r: r.info.start_time or 0):
+                latest[child.data.tags.get(JOB_KEY_TAG) or child.info.run_id] = child
+            for child in latest.values():  # the exit code counts jobs that ran elsewhere (joblib, SLURM, Ray)
+                if child.info.status != FINISHED:
+                    note_failed(child.data.tags.get("hydra.job.num") or child.info.run_id, 1)
             client.set_tag(self.run_id, "jobs", str(len(jobs_status)))
             client.set_tag(self.run_id, "jobs_failed", str(len(failed)))
             final = status or ("FAILED" if failed or not jobs_status else FINISHED)

@@ -24,7 +24,7 @@ from sematune.tracking.sweep_runs import (
     SKIPPED_FILE,
     SWEEP_KEY_TAG,
     SWEEP_NAME_TAG,
-    child_runs,
+    close_orphans,
     job_key,
 )
 
@@ -57,15 +57,9 @@ def reopen_parent(client: Any, parent: Any) -> int:
     """Mark a parent run RUNNING again and its orphaned RUNNING children KILLED; return FINISHED jobs."""
     run_id = parent.info.run_id
     client.update_run(run_id, status="RUNNING")
-    finished = set()
-    for child in child_runs(client, parent.info.experiment_id, run_id):
-        if child.info.status == "RUNNING":
-            log.warning("resume: child run %s was left RUNNING by the earlier sweep; marking it KILLED",
-                        child.info.run_id)
-            client.set_terminated(child.info.run_id, status="KILLED")
-        elif child.info.status == FINISHED:
-            finished.add(child.data.tags.get(JOB_KEY_TAG))
-    return len(finished - {None})
+    children = close_orphans(client, parent.info.experiment_id, run_id, "KILLED",
+                             "left RUNNING by the earlier sweep (its process died); found on resume")
+    return len({c.data.tags.get(JOB_KEY_TAG) for c in children if c.info.status == FINISHED} - {None})
 
 
 def finished_run(client: Any, experiment_id: str, parent_run_id: str, key: str) -> Optional[Any]:

@@ -221,6 +221,23 @@ def child_runs(client: Any, experiment_id: str, parent_run_id: str) -> list[Any]
             return runs
 
 
+def close_orphans(client: Any, experiment_id: str, parent_run_id: str, status: str, why: str) -> list[Any]:
+    """Terminate (``status``) every child run still RUNNING: its job's process died without closing it.
+
+    Call only when no job of the sweep can still be running (the launcher has returned, or a
+    rerun reopens the sweep). Returns the other children, as found.
+    """
+    children = child_runs(client, experiment_id, parent_run_id)
+    for child in children:
+        if child.info.status == "RUNNING":
+            log.warning("sweep job run %s (job %s) was left RUNNING: %s; marking it %s", child.info.run_id,
+                        child.data.tags.get("hydra.job.num", "?"), why, status)
+            client.set_tag(child.info.run_id, "status", status)
+            client.set_tag(child.info.run_id, "failure", why)
+            client.set_terminated(child.info.run_id, status=status)
+    return [c for c in children if c.info.status != "RUNNING"]
+
+
 def _job_from_run(client: Any, run: Any, workdir: Path) -> JobRun:
     tags = run.data.tags
     overrides = _json_list(tags.get(JOB_OVERRIDES_TAG)) or tags.get("overrides", "").split()

@@ -13,13 +13,13 @@ import sys
 
 from hydra.core.global_hydra import GlobalHydra
 
-from sematune import app
+from sematune import app, sweep_failures
 
 
 def run_one(args: list[str]) -> dict:
     GlobalHydra.instance().clear()
     app._EntryState.task_started = False
-    app._EntryState.failed_jobs = []
+    sweep_failures.clear()
     err, old_err, old_argv = io.StringIO(), sys.stderr, sys.argv
     sys.stderr, sys.argv = err, ["sematune", *args]
     code = 0

@@ -1,4 +1,5 @@
-"""Test helpers: an ``mlflow server``/``mlflow ui`` process on loopback, always stopped."""
+"""Test helpers: an ``mlflow server``/``mlflow ui`` process on loopback, always stopped, and a
+PostgreSQL database for its backend store."""
 
 from __future__ import annotations
 
@@ -13,6 +14,28 @@ from pathlib import Path
 from typing import Iterator
 
 from sematune.targets._process import free_port
+
+
+@contextlib.contextmanager
+def postgres_database(cache_dir: Path, name: str = "mlflow") -> Iterator[object]:
+    """The project's PostgreSQL cluster manager (demoted when root) running, with an empty database ``name``."""
+    from sematune.targets.postgres import PostgresCluster, find_install, resolve_run_user
+
+    cluster = PostgresCluster(find_install(), cache_dir / "mlflow-backend", user=resolve_run_user())
+    cluster.acquire(timeout_s=300)
+    try:
+        cluster.start()
+        with cluster.connect() as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+        yield cluster
+    finally:
+        cluster.stop()
+        cluster.release()
+
+
+def postgres_uri(cluster: object, name: str = "mlflow") -> str:
+    return f"postgresql+psycopg://postgres@127.0.0.1:{cluster.port}/{name}"  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager

@@ -7,33 +7,22 @@ from typing import Iterator
 
 import pytest
 
-from tests.tracking.servers import mlflow_server
+from tests.tracking.servers import mlflow_server, postgres_database, postgres_uri
 from tests.tracking.test_sweep import QUICK, REPORT_FILES
 
 
 @pytest.fixture
 def postgres(pg_cache_dir: Path) -> Iterator[object]:
     """The project's PostgreSQL cluster manager (demoted when root), with an empty ``mlflow`` database."""
-    from sematune.targets.postgres import PostgresCluster, find_install, resolve_run_user
-
-    cluster = PostgresCluster(find_install(), pg_cache_dir / "mlflow-backend", user=resolve_run_user())
-    cluster.acquire(timeout_s=300)
-    try:
-        cluster.start()
-        with cluster.connect() as conn:
-            conn.execute("DROP DATABASE IF EXISTS mlflow")
-            conn.execute("CREATE DATABASE mlflow")
+    with postgres_database(pg_cache_dir) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-        cluster.release()
 
 
 @pytest.mark.slow
 def test_two_job_sweep_through_an_mlflow_server_on_postgres(cli, sandbox: Path, postgres, tmp_path: Path) -> None:
     from sematune.tracking.mlflow_tracker import mlflow_client
 
-    backend = f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/mlflow"  # type: ignore[attr-defined]
+    backend = postgres_uri(postgres)
     artifacts = tmp_path / "artifacts"
     with mlflow_server(backend, tmp_path / "server", artifacts=artifacts) as url:
         res = cli("-m", *QUICK, "tuner=fixed,random", "seed=1", f"host_root={sandbox}",
