@@ -100,7 +100,8 @@ wait_for() {
 pid_gone() { ! alive "$1"; }
 
 # Stop daemons given as pairs of pid file and command name: SIGTERM to all of them, then
-# SIGKILL to those still there after $TIMEOUT s.
+# SIGKILL to those still there after $TIMEOUT s. Adds their pids to STOPPED.
+STOPPED=()
 stop_daemons() {
     local pids=() names=() pid i
     while [ $# -ge 2 ]; do
@@ -119,13 +120,26 @@ stop_daemons() {
             wait_for pid_gone "${pids[$i]}" || log "${names[$i]} (pid ${pids[$i]}) still there after SIGKILL"
         fi
     done
+    STOPPED+=("${pids[@]}")
+}
+
+# A process that exited stays listed (a zombie, by `pgrep` too) until its parent, here PID 1,
+# reaps it, which can take seconds (about 2 s in a Firecracker VM): wait up to 5 s in all for
+# pids "$@" to go, quietly.
+reap_wait() {
+    local deadline=$((SECONDS + 5)) pid
+    for pid in "$@"; do
+        while [ -e "/proc/$pid" ] && [ $SECONDS -lt $deadline ]; do
+            sleep 0.1
+        done
+    done
 }
 
 # slurmstepd processes started by this cluster's slurmd (they inherit SLURM_CONF=$CONF).
 our_stepds() {
     local pid
     for pid in $(pgrep -x slurmstepd 2>/dev/null || true); do
-        if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "SLURM_CONF=$CONF"; then
+        if tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "SLURM_CONF=$CONF"; then
             echo "$pid"
         fi
     done
@@ -147,29 +161,27 @@ descendants() {
 }
 
 do_stop() {
+    # Job steps now running, to wait for at the end.
+    local stepds
+    stepds=$(our_stepds)
     # Jobs first, while slurmctld and slurmd can still end them cleanly.
     if live_pid "$CTLD_PID" slurmctld >/dev/null && live_pid "$SLURMD_PID" slurmd >/dev/null \
         && scontrol ping >/dev/null 2>&1; then
         scancel --quiet --full --user "$(id -un)" >/dev/null 2>&1 || true
-        local saved=$TIMEOUT
-        TIMEOUT=10
-        wait_for no_jobs_left || log "jobs still listed after 10s; stopping anyway"
-        TIMEOUT=$saved
+        TIMEOUT=10 wait_for no_jobs_left || log "jobs still listed after 10s; stopping anyway"
     fi
     stop_daemons "$SLURMD_PID" slurmd "$CTLD_PID" slurmctld
     # A job step that outlived slurmd: kill it and whatever it runs.
-    local stepd pids
+    local stepd
     for stepd in $(our_stepds); do
-        pids="$(descendants "$stepd") $stepd"
-        # shellcheck disable=SC2086
-        kill -KILL $pids 2>/dev/null || true
+        # shellcheck disable=SC2046
+        kill -KILL $(descendants "$stepd") "$stepd" 2>/dev/null || true
     done
-    local saved=$TIMEOUT
-    TIMEOUT=5
-    wait_for no_stepds_left || log "slurmstepd processes still there: $(our_stepds | tr '\n' ' ')"
-    TIMEOUT=$saved
+    TIMEOUT=5 wait_for no_stepds_left || log "slurmstepd processes still there: $(our_stepds | tr '\n' ' ')"
     stop_daemons "$MUNGE_PID" munged
     rm -f "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock"
+    # shellcheck disable=SC2086
+    reap_wait $stepds "${STOPPED[@]}"
 }
 
 do_status() {
@@ -329,7 +341,8 @@ do_start() {
     chmod 0400 "$MUNGE_KEY"
     write_conf
 
-    # munged: --force lets it run as root and accept the permissions of DIR's parents (e.g. /tmp).
+    # munged 0.5.15 runs as root without --force; --force also lets it start when a directory
+    # above DIR is group- or world-writable without the sticky bit, which it refuses otherwise.
     munged --force --socket="$MUNGE_SOCKET" --key-file="$MUNGE_KEY" --pid-file="$MUNGE_PID" \
         --log-file="$MUNGE_LOG" --seed-file="$MUNGE_DIR/munged.seed" >>"$MUNGE_LOG" 2>&1 \
         || fail_start "munged failed to start" "$MUNGE_LOG"

@@ -25,13 +25,15 @@ def failed_return(overrides: Sequence[str], code: int = 1) -> JobReturn:
     return ret
 
 
-def settle(idx: int, overrides: Sequence[str], result: Callable[[], Any]) -> JobReturn:
-    """The job's return; a dead job (``result`` raises) or a failed one becomes a failed return."""
+def settle(idx: int, overrides: Sequence[str], result: Callable[[], Any], logs: str = "") -> JobReturn:
+    """The job's return; a dead job (``result`` raises) or a failed one becomes a failed return.
+    ``logs`` says where the job's own output is, for the message about a dead job."""
     try:
         ret = result()
     except Exception as exc:  # the scheduler's word for a job that never answered
-        log.error("sweep job %s died without a result: %s", describe(idx, overrides),
-                  " ".join(str(exc).split())[:500])
+        first = " ".join(" ".join(str(exc).strip().splitlines()[:2]).split())[:400]
+        log.error("sweep job %s died without a result: %s%s", describe(idx, overrides), first,
+                  f"; its output: {logs}" if logs else "")
         note_failed(str(idx), 1)
         return failed_return(overrides)
     if not isinstance(ret, JobReturn):

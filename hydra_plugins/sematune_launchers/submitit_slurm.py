@@ -111,7 +111,6 @@ if _UpstreamSlurmLauncher is not None:
             executor.update_parameters(**{
                 k if k in base else f"{self._EXECUTOR}_{k}": v
                 for k, v in self.params.items() if k not in specific_init_keys | {"submitit_folder"}})
-            executor._executor.job_class = _job_class()
             return executor
 
         def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
@@ -123,9 +122,11 @@ if _UpstreamSlurmLauncher is not None:
             for idx, overrides in zip(indices, job_overrides):
                 log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
                 params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
-            jobs = executor.map_array(self, *zip(*params))
+            job_class = _job_class()  # submitit builds array jobs as its own SlurmJob: follow them with ours
+            jobs = [job_class(folder=job.paths.folder, job_id=job.job_id, tasks=range(job.num_tasks))
+                    for job in executor.map_array(self, *zip(*params))]
             log.info("submitted SLURM job(s) %s", " ".join(job.job_id for job in jobs))
             for job in jobs:  # all of them, whatever the first one did
                 job.wait()
-            return [settle(idx, overrides, lambda job=job: job.results()[0])
+            return [settle(idx, overrides, lambda job=job: job.results()[0], logs=f"{job.paths.stderr} (stderr)")
                     for idx, overrides, job in zip(indices, job_overrides, jobs)]
