@@ -38,19 +38,51 @@ def test_joblib_preset_is_sequential_by_default(hydra_cfg) -> None:
 
 def test_submitit_preset_is_one_exclusive_node_per_job(hydra_cfg) -> None:
     launcher = hydra_cfg("hydra/launcher=submitit_slurm", "hydra.launcher.partition=tuning").hydra.launcher
-    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert launcher._target_ == "hydra_plugins.sematune_launchers.submitit_slurm.SlurmLauncher"
     assert (launcher.nodes, launcher.tasks_per_node, launcher.max_num_timeout) == (1, 1, 0)
     assert launcher.additional_parameters.exclusive is True and launcher.partition == "tuning"
+    assert launcher.additional_parameters.no_requeue is True  # SLURM's default requeues a failed node's jobs
     requires("hydra_plugins.hydra_submitit_launcher")
     made = instantiate(launcher, _convert_="all")
-    assert made.params["additional_parameters"] == {"exclusive": True}
+    assert made.params["additional_parameters"] == {"exclusive": True, "no_requeue": True}
+    # the upstream launcher underneath (compared by name: Hydra's plugin scan may load its module twice)
+    assert "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher" in {
+        f"{c.__module__}.{c.__qualname__}" for c in type(made).__mro__}
 
 
-def test_ray_preset_asks_for_one_host_resource(hydra_cfg) -> None:
+def test_ray_preset_asks_for_one_host_resource_and_a_fresh_worker_per_job(hydra_cfg) -> None:
     launcher = hydra_cfg("hydra/launcher=ray", "hydra.launcher.ray.init.address=head:6379").hydra.launcher
-    assert launcher._target_ == "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+    assert launcher._target_ == "hydra_plugins.sematune_launchers.ray.RayLauncher"
     assert launcher.ray.remote.resources.sematune_host == 1 and launcher.ray.remote.max_retries == 0
+    assert launcher.ray.remote.max_calls == 1
     assert launcher.ray.init.address == "head:6379"
+    made = instantiate(launcher, _convert_="all")
+    assert made.init["address"] == "head:6379" and made.remote["resources"] == {"sematune_host": 1}
+
+
+def test_ray_refuses_a_resource_no_node_offers() -> None:
+    from hydra_plugins.sematune_launchers.ray import check_resources
+
+    check_resources({"CPU": 2.0, "sematune_host": 1.0}, {"sematune_host": 1})
+    with pytest.raises(ConfigError, match=r"hydra.launcher.ray.remote.resources: no node of the Ray cluster offers "
+                                          r"sematune_host=1 \(the cluster has \{'CPU': 2.0\}\)"):
+        check_resources({"CPU": 2.0, "node:127.0.0.1": 1.0}, {"sematune_host": 1})
+
+
+def test_scontrol_job_lines_become_submitit_states() -> None:
+    """SLURM without accounting: job states come from ``scontrol show job --oneliner`` (lines as 22.05 prints them)."""
+    from hydra_plugins.sematune_launchers.submitit_slurm import parse_scontrol_jobs
+
+    text = "\n".join([
+        "JobId=5 ArrayJobId=2 ArrayTaskId=2 ArrayTaskThrottle=2 JobName=wrap UserId=root(0) JobState=COMPLETED "
+        "Reason=None ExitCode=0:0 NodeList=vm BatchHost=vm",
+        "JobId=2 ArrayJobId=2 ArrayTaskId=3-5%2 ArrayTaskThrottle=2 JobName=wrap JobState=PENDING "
+        "Reason=JobArrayTaskLimit NodeList=(null)",
+        "JobId=11 JobName=wrap UserId=root(0) JobState=FAILED Reason=NonZeroExitCode ExitCode=137:0 NodeList=vm",
+        "No jobs in the system",
+    ])
+    states = {k: v["State"] for k, v in parse_scontrol_jobs(text).items()}
+    assert states == {"2_2": "COMPLETED", "2_3": "PENDING", "2_4": "PENDING", "2_5": "PENDING", "11": "FAILED"}
 
 
 def test_parallel_joblib_on_the_real_host_is_refused(hydra_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
