@@ -7,7 +7,9 @@ docs/distributed.md); the jobs run one after another in every case (one host: Ra
 time, the jobs' own run time (MLflow run start → end, summed), and the per-job overhead
 ``(wall − Σ run time) / jobs`` — process start, submission, scheduling, polling, and the sweep's
 own start and report, which the local launcher pays too; the difference to local is what the
-scheduler adds. Rounds interleave the launchers.
+scheduler adds — and the gap between jobs (one job's run end → the next one's run start, median):
+scheduling plus a new process's start-up, where the local launcher only composes the next config.
+Rounds interleave the launchers.
 
     python benchmarks/launchers.py --rounds 2 --json benchmarks/results/launchers.json \
         --markdown benchmarks/results/launchers.md
@@ -77,8 +79,10 @@ def sweep(name: str, args: list[str], env: dict[str, str], work: Path, url: str,
     exp = client.get_experiment_by_name(experiment)
     runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("mlflow.parentRunId")]
     run_s = [(r.info.end_time - r.info.start_time) / 1000 for r in runs]
+    spans = sorted((r.info.start_time, r.info.end_time) for r in runs)
+    gaps = [(start - end) / 1000 for (_, end), (start, _) in zip(spans, spans[1:])]
     return {"launcher": name, "wall_s": wall, "jobs": len(runs), "run_s": sum(run_s),
-            "overhead_per_job_s": (wall - sum(run_s)) / len(runs)}
+            "overhead_per_job_s": (wall - sum(run_s)) / len(runs), "gap_s": statistics.median(gaps)}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -86,14 +90,15 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         by.setdefault(row["launcher"], []).append(row)
     local = statistics.median(r["wall_s"] for r in by.get("local", [])) if "local" in by else None
-    lines = ["| launcher | rounds | sweep wall time (s) | Σ job run time (s) | overhead per job (s) | wall vs local |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| launcher | rounds | sweep wall time (s) | Σ job run time (s) | overhead per job (s) | "
+             "gap between jobs (s) | wall vs local |", "|---|---|---|---|---|---|---|"]
     for name, group in by.items():
         wall = [r["wall_s"] for r in group]
         vs = f"{statistics.median(wall) / local:.2f}×" if local else "—"
         lines.append(f"| {name} | {len(group)} | {statistics.median(wall):.1f} ({min(wall):.1f}–{max(wall):.1f}) | "
                      f"{statistics.median(r['run_s'] for r in group):.1f} | "
-                     f"{statistics.median(r['overhead_per_job_s'] for r in group):.2f} | {vs} |")
+                     f"{statistics.median(r['overhead_per_job_s'] for r in group):.2f} | "
+                     f"{statistics.median(r['gap_s'] for r in group):.2f} | {vs} |")
     return "\n".join(lines)
 
 

@@ -10,7 +10,6 @@ import functools
 import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sematune.components import build_components
 from sematune.engine.session import RunSession
+from hydra_plugins.sematune_launchers._jobs import quiet_preset_schema_warning
 from sematune.errors import ConfigError, SemaTuneError
 from sematune.sweep_failures import failed_jobs, note_failed
 from sematune.tracking.closing import closing_block
@@ -187,8 +187,7 @@ def _one_line(exc: BaseException) -> str:
 def main() -> None:
     """``python -m sematune``: Hydra CLI. A bad config exits with code 2 and one line on stderr."""
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let composition errors reach us, not Hydra's printer
-    # conf/hydra/launcher/*.yaml are presets over the launcher plugins' schemas of the same name.
-    warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema")
+    quiet_preset_schema_warning()
     register_override_secrets(arg for arg in sys.argv[1:] if not arg.startswith("-"))
     try:
         _task()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -12,6 +13,12 @@ from omegaconf import DictConfig, open_dict
 from sematune.sweep_failures import note_failed
 
 log = logging.getLogger(__name__)
+
+
+def quiet_preset_schema_warning() -> None:
+    """conf/hydra/launcher/*.yaml are presets over the launcher plugins' schemas of the same name, on
+    purpose; Hydra warns about that at every composition."""
+    warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema")
 
 
 def describe(idx: int, overrides: Sequence[str]) -> str:

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Environment passed from the submitting process to every job (Ray workers do not inherit it).
 FORWARDED_PREFIXES = ("SEMATUNE_",)
+#: How long Ctrl-C of a sweep waits for its interrupted jobs to restore their hosts.
+CANCEL_WAIT_S = 120.0
 
 
 def _run_job(hydra_context: HydraContext, sweep_config: DictConfig, task_function: TaskFunction,
@@ -102,9 +104,24 @@ class RayLauncher(Launcher):
             pending[ref] = (idx, overrides)
         returns: dict[int, JobReturn] = {}
         waiting = list(pending)
-        while waiting:  # every job, in the order they end, whatever the others did
-            done, waiting = ray.wait(waiting, num_returns=1, timeout=None)
-            for ref in done:
-                idx, overrides = pending[ref]
-                returns[idx] = settle(idx, overrides, lambda ref=ref: ray.get(ref))
+        try:
+            while waiting:  # every job, in the order they end, whatever the others did
+                done, waiting = ray.wait(waiting, num_returns=1, timeout=None)
+                for ref in done:
+                    idx, overrides = pending[ref]
+                    returns[idx] = settle(idx, overrides, lambda ref=ref: ray.get(ref))
+        except KeyboardInterrupt:
+            _interrupt(ray, waiting)
+            raise
         return [returns[idx] for idx in sorted(returns)]
+
+
+def _interrupt(ray: Any, refs: list[Any]) -> None:
+    """Ctrl-C of the sweep: interrupt the running jobs (each restores its host) and drop the queued ones.
+
+    Left alone, they would be killed outright when this driver exits, with their hosts unrestored.
+    """
+    log.warning("interrupted: stopping %d unfinished Ray job(s); each restores its host", len(refs))
+    for ref in refs:
+        ray.cancel(ref, force=False)  # a running task gets KeyboardInterrupt, as from Ctrl-C
+    ray.wait(refs, num_returns=len(refs), timeout=CANCEL_WAIT_S)

@@ -19,7 +19,7 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
 from omegaconf import OmegaConf
 
-from ._jobs import settle
+from ._jobs import quiet_preset_schema_warning, settle
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,11 @@ if _UpstreamSlurmLauncher is not None:
     class SlurmLauncher(_UpstreamSlurmLauncher):
         """One SLURM job per sweep job; waits for all of them; a dead job is a failed job."""
 
+        def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+            """In the SLURM job: the upstream job body, without Hydra's note about the preset's schema."""
+            quiet_preset_schema_warning()
+            return super().__call__(*args, **kwargs)
+
         def _executor(self) -> Any:
             """The upstream launcher's executor, built from the same parameters."""
             import submitit
@@ -126,7 +131,15 @@ if _UpstreamSlurmLauncher is not None:
             jobs = [job_class(folder=job.paths.folder, job_id=job.job_id, tasks=range(job.num_tasks))
                     for job in executor.map_array(self, *zip(*params))]
             log.info("submitted SLURM job(s) %s", " ".join(job.job_id for job in jobs))
-            for job in jobs:  # all of them, whatever the first one did
-                job.wait()
+            try:
+                for job in jobs:  # all of them, whatever the first one did
+                    job.wait()
+            except KeyboardInterrupt:  # Ctrl-C of the sweep stops its jobs too; SLURM's SIGTERM makes each restore
+                unfinished = [job for job in jobs if not job.done()]
+                log.warning("interrupted: cancelling %d unfinished SLURM job(s) %s; each restores its host on "
+                            "SLURM's SIGTERM", len(unfinished), " ".join(job.job_id for job in unfinished))
+                for job in unfinished:
+                    job.cancel(check=False)
+                raise
             return [settle(idx, overrides, lambda job=job: job.results()[0], logs=f"{job.paths.stderr} (stderr)")
                     for idx, overrides, job in zip(indices, job_overrides, jobs)]

@@ -24,12 +24,15 @@ KILLED = 2
 
 @dataclass
 class Killer:
-    """Kills job ``job``'s tuning process (the pid in its host lock) once it has run ``windows`` windows."""
+    """Once job ``job`` has run ``windows`` windows, sends ``sig`` to its tuning process (the pid in its
+    host lock), or to ``signal_pid`` when given (the submitting command)."""
 
     sweep_dir: Path
     host: Path
     job: int = KILLED
     windows: int = 3
+    signal_pid: int | None = None
+    sig: int = signal.SIGKILL
     killed: dict[str, Any] = field(default_factory=dict)
 
     def _run(self) -> None:
@@ -40,8 +43,9 @@ class Killer:
             lock = self.host / STATE_PREFIX / "lock"
             pid = lock.read_text().strip() if lock.exists() else ""
             if done >= self.windows and pid.isdigit():
-                self.killed.update(pid=int(pid), windows=done)
-                os.kill(int(pid), signal.SIGKILL)
+                target = self.signal_pid or int(pid)
+                self.killed.update(pid=target, windows=done)
+                os.kill(target, self.sig)
                 return
             time.sleep(0.05)
 

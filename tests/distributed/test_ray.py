@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import cli_args
 from tests.distributed._scenario import (
-    Killer, KILLED, check_killed_sweep, check_resumed_sweep, make_hosts, sweep_args,
+    Killer, KILLED, assert_same_tree, check_killed_sweep, check_resumed_sweep, make_hosts, sweep_args,
 )
-from tests.safety._helpers import snapshot
+from tests.safety._helpers import STATE_PREFIX, snapshot
 
 
 def _ray_task_ids(ids: dict[str, str]) -> None:
@@ -43,3 +47,27 @@ def test_a_resource_no_node_offers_is_refused_before_any_job(cli, ray_cluster: s
     assert "config error: hydra.launcher.ray.remote.resources: no node of the Ray cluster offers gpu_host=1" \
         in res.stderr, res.stderr[-3000:]
     assert not list((tmp_path / "sweep").glob("*/summary.json"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_a_ray_sweep_interrupts_its_jobs_and_every_host_is_restored(
+        ray_cluster: str, host_snapshot: Path, tmp_path: Path, state_dir: Path) -> None:
+    """Left alone, Ray would kill a job's worker outright when its driver exits: the host unrestored."""
+    hosts = make_hosts(tmp_path / "hosts", host_snapshot)
+    original = snapshot(hosts[0])
+    sweep_dir = tmp_path / "sweep"
+    args = cli_args(["-m", "hydra/launcher=ray", f"hydra.launcher.ray.init.address={ray_cluster}",
+                     *sweep_args(tmp_path / "hosts", sweep_dir, "unused"), "tracking.enabled=false"])
+    args[args.index("tuner=fixed,random")] = "tuner=random,fixed"  # job 0 has written tuned knobs by window 3
+    proc = subprocess.Popen([sys.executable, "-m", "sematune", *args], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    killer = Killer(sweep_dir, hosts[0], job=0, windows=3, signal_pid=proc.pid, sig=signal.SIGINT)
+    killer.start()
+    out, _ = proc.communicate(timeout=300)
+    assert killer.killed, out[-4000:]
+    assert proc.returncode != 0, out[-4000:]
+    assert "interrupted: stopping 4 unfinished Ray job(s)" in out, out[-4000:]
+    for host in hosts:
+        assert_same_tree(host, original)
+        assert not (host / STATE_PREFIX / "journal.json").exists(), out[-4000:]
+    assert not list(sweep_dir.glob("[123]_*/summary.json")), "queued jobs ran after the interrupt"
