@@ -20,9 +20,9 @@ from omegaconf.errors import OmegaConfBaseException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.sematune_launchers._jobs import quiet_preset_schema_warning
 from sematune.components import build_components
 from sematune.engine.session import RunSession
-from hydra_plugins.sematune_launchers._jobs import quiet_preset_schema_warning
 from sematune.errors import ConfigError, SemaTuneError
 from sematune.sweep_failures import failed_jobs, note_failed
 from sematune.tracking.closing import closing_block
