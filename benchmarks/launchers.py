@@ -116,7 +116,7 @@ def main() -> None:
         work = Path(tmp)
         snapshot = work / "snapshot"
         make_sandbox(snapshot)
-        with postgres_database(default_cache_dir()) as cluster, \
+        with postgres_database(default_cache_dir() / "mlflow-backend") as cluster, \
                 mlflow_server(postgres_uri(cluster), work / "server", artifacts=work / "artifacts") as url, \
                 launchers(names) as found:
             for round_ in range(args.rounds):

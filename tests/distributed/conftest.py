@@ -16,7 +16,7 @@ from tests.tracking.servers import mlflow_server, postgres_database, postgres_ur
 @pytest.fixture
 def mlflow_url(pg_cache_dir: Path, tmp_path: Path) -> Iterator[str]:
     """An ``mlflow server`` on loopback whose backend store is a PostgreSQL database."""
-    with postgres_database(pg_cache_dir) as cluster:
+    with postgres_database(pg_cache_dir / "mlflow-backend") as cluster:
         with mlflow_server(postgres_uri(cluster), tmp_path / "mlflow-server", artifacts=tmp_path / "artifacts") as url:
             yield url
 

@@ -22,10 +22,11 @@ from typing import Iterator
 import pytest
 
 from sematune.engine import guards
-from sematune.targets.postgres import PostgresCluster, find_install, resolve_run_user
+from sematune.targets.postgres import PostgresCluster, find_install
 from sematune.targets.postgres.pgbench_output import parse_summary
 from sematune.targets.service import ServiceTarget
 from tests.targets.test_service_http import run_sematune
+from tests.tracking.servers import postgres_database
 
 pytestmark = pytest.mark.benchmark_smoke
 DB = "service_probe"
@@ -35,23 +36,14 @@ PROGRESS = re.compile(r"progress: ([0-9.]+) s, ([0-9.]+) tps")
 @pytest.fixture
 def server(pg_cache_dir: Path) -> Iterator[PostgresCluster]:
     install = find_install()
-    cluster = PostgresCluster(install, pg_cache_dir / install.key, user=resolve_run_user(),
-                              settings={"shared_preload_libraries": "pg_stat_statements"})
-    cluster.acquire(timeout_s=600)
-    try:
-        cluster.start()
-        with cluster.connect() as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {DB}")
-            conn.execute(f"CREATE DATABASE {DB}")
+    with postgres_database(pg_cache_dir / install.key, DB, {"shared_preload_libraries": "pg_stat_statements"},
+                           timeout_s=600) as cluster:
         with cluster.connect(DB) as conn:
             conn.execute("CREATE EXTENSION pg_stat_statements")
         done = subprocess.run([install.exe("pgbench"), "-i", "-s", "1", "-q", *cluster.client_args(DB)],
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         yield cluster
-    finally:
-        cluster.stop()
-        cluster.release()
 
 
 def pgbench(cluster: PostgresCluster, seconds: int) -> subprocess.Popen:

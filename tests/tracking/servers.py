@@ -11,18 +11,20 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from sematune.targets._process import free_port
 
 
 @contextlib.contextmanager
-def postgres_database(cache_dir: Path, name: str = "mlflow") -> Iterator[object]:
-    """The project's PostgreSQL cluster manager (demoted when root) running, with an empty database ``name``."""
+def postgres_database(cluster_dir: Path, name: str = "mlflow", settings: dict[str, str] | None = None,
+                      timeout_s: float = 300) -> Iterator[Any]:
+    """The project's PostgreSQL cluster manager (demoted when root) running in ``cluster_dir``, with an
+    empty database ``name``; stopped and released afterwards."""
     from sematune.targets.postgres import PostgresCluster, find_install, resolve_run_user
 
-    cluster = PostgresCluster(find_install(), cache_dir / "mlflow-backend", user=resolve_run_user())
-    cluster.acquire(timeout_s=300)
+    cluster = PostgresCluster(find_install(), cluster_dir, user=resolve_run_user(), settings=settings)
+    cluster.acquire(timeout_s=timeout_s)
     try:
         cluster.start()
         with cluster.connect() as conn:

@@ -14,7 +14,7 @@ from tests.tracking.test_sweep import QUICK, REPORT_FILES
 @pytest.fixture
 def postgres(pg_cache_dir: Path) -> Iterator[object]:
     """The project's PostgreSQL cluster manager (demoted when root), with an empty ``mlflow`` database."""
-    with postgres_database(pg_cache_dir) as cluster:
+    with postgres_database(pg_cache_dir / "mlflow-backend") as cluster:
         yield cluster
 
 
