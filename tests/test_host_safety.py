@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from sematune.osparams.host import Host
+from sematune.osparams.sched_debugfs import DEBUGFS
 from tests.conftest import REPO, cli_args
 from tests.instrumented import read_write_log
 
@@ -150,12 +151,17 @@ def test_second_concurrent_run_is_refused(sandbox: Path, tmp_path: Path) -> None
     assert state(sandbox) == before
 
 
-def test_random_over_every_knob_writes_only_the_declared_files(host_root: Path, tmp_path: Path, compose) -> None:
+def test_random_over_every_knob_writes_only_the_declared_files(host_root: Path, tmp_path: Path, compose,
+                                                               request: pytest.FixtureRequest) -> None:
     """A spy on ``Host.write_bytes`` (the single write path): the files written are exactly the files of
     the knobs the run changed (plus their journaled side-effect files when restoring), nothing else."""
     from sematune.components import build_components
 
     overrides = ["osparam=all", "osparam_skip_unavailable=true", f"host_root={host_root}", "tracking.enabled=false"]
+    host = Host(host_root)
+    if not host.is_mounted("debugfs", DEBUGFS):  # the sched knobs' files resolve only on a mounted debugfs
+        host.mount("debugfs", DEBUGFS)  # (a run mounts it itself, after its journal exists, and unmounts it)
+        request.addfinalizer(lambda: host.unmount(DEBUGFS))
     space = build_components(compose(*overrides, "target=synthetic", "tuner=random")).space
     journaled = {path for path, _ in space.journal_files()}
     before = {path: Host(host_root).read_bytes(path) for path in journaled}

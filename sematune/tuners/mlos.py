@@ -21,7 +21,9 @@ What is registered, and what it offers at the end, is the ask/tell base's
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
 import warnings
 from typing import Any, Mapping, Optional
 
@@ -37,6 +39,30 @@ log = logging.getLogger(__name__)
 OPTIMIZERS = ("smac", "flaml", "random")
 ADAPTERS = ("identity", "llamatune")
 _SCORE = "score"
+
+
+def _import_flaml_without_ray() -> None:
+    """Import FLAML with ``ray`` hidden, once per process.
+
+    FLAML switches to Ray Tune's searchers whenever ``import ray`` works (a Ray worker, or
+    ``sematune[ray]`` installed); those need optuna >= 3, while the FLAML that mlos-core pins runs
+    its own bundled searchers on optuna 2.8. Hidden, FLAML takes its own, with or without Ray.
+    """
+    if "flaml.tune" in sys.modules:
+        return
+    shadowed = sys.modules.get("ray")
+    sys.modules["ray"] = None  # type: ignore[assignment]  # `import ray` → ImportError while FLAML loads
+    try:
+        for module in ("flaml.tune", "flaml.tune.searcher.blendsearch", "mlos_core.spaces.converters.flaml"):
+            try:
+                importlib.import_module(module)
+            except ImportError:  # the mlos extra is missing: optional_import below says so
+                return
+    finally:
+        if shadowed is None:
+            sys.modules.pop("ray", None)
+        else:
+            sys.modules["ray"] = shadowed
 
 
 class MlosTuner(AskTellTuner):
@@ -93,6 +119,7 @@ class MlosTuner(AskTellTuner):
         if adapter == "llamatune":
             self.settings.update(num_low_dims=num_low_dims, max_unique_values_per_param=max_unique_values_per_param)
 
+        _import_flaml_without_ray()
         optimizers = optional_import("mlos_core.optimizers", "mlos")
         self._data = optional_import("mlos_core.data_classes", "mlos")
         self._pd = optional_import("pandas", "mlos")
