@@ -85,10 +85,12 @@ class PromptBuilder:
         self.ctx = ctx
         self._systems: dict[str, str] = {}
 
-    def set_defaults(self, defaults: Mapping[str, Any]) -> None:
-        """The host defaults the prompts show (known at the first request); the system prompts are rebuilt."""
-        self.ctx.defaults = dict(defaults)
-        self._systems.clear()
+    def learn_defaults(self, defaults: Optional[Mapping[str, Any]]) -> None:
+        """The host defaults the prompts show, taken from the first request that carries them (the
+        engine passes them with every request); the system prompts are rebuilt then, once."""
+        if defaults and not self.ctx.defaults:
+            self.ctx.defaults = dict(defaults)
+            self._systems.clear()
 
     # -- system prompt ----------------------------------------------------------------------
     def system(self, role: str) -> str:

@@ -62,8 +62,7 @@ class LlmTrimTuner(LlmTuner):
             response = inner.suggest_parameters(metrics, current_params, iteration - self.trim_windows, best_reward,
                                                 **kwargs)
             return response.model_copy(update={"parameters": {**response.parameters, **self.eliminated}})
-        if not self.prompts.ctx.defaults and kwargs.get("defaults"):
-            self.prompts.set_defaults(kwargs["defaults"])
+        self.prompts.learn_defaults(kwargs.get("defaults"))
         answer, record = self._ask_trim(iteration, current_params, metrics, best_reward)
         self._count_failures(answer is not None, record.error)
         self._pending_tag = "trim" if answer is not None else "failed"

@@ -164,8 +164,7 @@ class LlmTuner(Tuner):
         best_reward: float = 0.0,
         **kwargs: Any,
     ) -> TunerResponse:
-        if not self.prompts.ctx.defaults and kwargs.get("defaults"):
-            self.prompts.set_defaults(kwargs["defaults"])
+        self.prompts.learn_defaults(kwargs.get("defaults"))
         history = list(self.history)
         usage: Optional[TokenUsage] = None
         notes: list[str] = []
