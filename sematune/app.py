@@ -32,7 +32,7 @@ from sematune.tracking.redact import (install_log_redaction, redact, redact_hydr
                                       register_override_secrets)
 from sematune.tracking.run_info import run_params, run_tags
 from sematune.tracking.store_check import check_tracking_store
-from sematune.tracking.sweep_runs import job_tags
+from sematune.tracking.sweep_runs import job_key, job_tags
 
 log = logging.getLogger("sematune")
 
@@ -158,7 +158,7 @@ def _task(cfg: DictConfig) -> Any:
     code = run(cfg)
     if code != 0 and HydraConfig.get().mode == RunMode.MULTIRUN:
         # Returned, not raised: Hydra would skip on_multirun_end (and the sweep's report).
-        note_failed(str(HydraConfig.get().job.get("num", 0)), code)
+        note_failed(job_key(list(HydraConfig.get().overrides.task)), code)
         return code
     if code != 0:
         sys.exit(code)

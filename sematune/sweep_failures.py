@@ -12,7 +12,8 @@ _FAILED: dict[str, int] = {}
 
 
 def note_failed(job: str, code: int) -> None:
-    """Record that sweep job ``job`` (its number, or another stable name) ended with ``code``."""
+    """Record that sweep job ``job`` (its job key, :func:`sematune.tracking.sweep_runs.job_key`) ended with
+    ``code``; a job reported by several sources counts once."""
     _FAILED[str(job)] = int(code) or 1
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from hydra.core.singleton import Singleton
@@ -22,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sematune.errors import ConfigError
 
-from ._jobs import absolute_sweep_dir, pin_sweep_dir, settle
+from ._jobs import settle
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class RayLauncher(Launcher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         ray = self._connect()
-        sweep_dir = absolute_sweep_dir(self.config)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()  # a worker starts in another directory
         env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIXES)}
         options = {**self.remote, "runtime_env": {"env_vars": env}} if env else dict(self.remote)
         remote_job = ray.remote(**options)(_run_job)
@@ -99,7 +100,7 @@ class RayLauncher(Launcher):
             with open_dict(job_config):
                 job_config.hydra.job.num = idx
                 job_config.hydra.job.id = f"job_id_for_{idx}"
-            pin_sweep_dir(job_config, sweep_dir)
+                job_config.hydra.sweep.dir = str(sweep_dir)
             ref = remote_job.remote(self.hydra_context, job_config, self.task_function, Singleton.get_state())
             pending[ref] = (idx, overrides)
         returns: dict[int, JobReturn] = {}

@@ -202,18 +202,19 @@ class MlflowSweepCallback(Callback):
             return
         client = self.tracker.client
         try:
-            children = child_runs(client, self.tracker.experiment_id(), self.run_id)
-            jobs_status = [j.status for j in jobs] if jobs is not None else [r.info.status for r in children]
-            failed = [s for s in jobs_status if s not in (FINISHED, "SKIPPED")]
-            latest: dict[str, Any] = {}  # a resumed sweep holds a job's earlier runs too
-            for child in sorted(children, key=lambda r: r.info.start_time or 0):
-                latest[child.data.tags.get(JOB_KEY_TAG) or child.info.run_id] = child
-            for child in latest.values():  # the exit code counts jobs that ran elsewhere (joblib, SLURM, Ray)
-                if child.info.status != FINISHED:
-                    note_failed(child.data.tags.get("hydra.job.num") or child.info.run_id, 1)
-            client.set_tag(self.run_id, "jobs", str(len(jobs_status)))
+            # job key → status of its latest run (a resumed sweep holds a job's earlier runs too)
+            if jobs is not None:
+                outcomes = {j.key: j.status for j in jobs}
+            else:  # no report: the child runs, oldest first so that a job's latest run wins
+                children = child_runs(client, self.tracker.experiment_id(), self.run_id)
+                outcomes = {r.data.tags.get(JOB_KEY_TAG) or r.info.run_id: r.info.status
+                            for r in sorted(children, key=lambda r: r.info.start_time or 0)}
+            failed = [key for key, job_status in outcomes.items() if job_status not in (FINISHED, "SKIPPED")]
+            for key in failed:  # the exit code counts jobs that ran elsewhere (joblib, SLURM, Ray) too
+                note_failed(key, 1)
+            client.set_tag(self.run_id, "jobs", str(len(outcomes)))
             client.set_tag(self.run_id, "jobs_failed", str(len(failed)))
-            final = status or ("FAILED" if failed or not jobs_status else FINISHED)
+            final = status or ("FAILED" if failed or not outcomes else FINISHED)
             client.set_terminated(self.run_id, status=final)
         except Exception as exc:
             log.error("closing the sweep parent run %s failed: %s", self.run_id, exc)

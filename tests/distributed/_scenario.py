@@ -33,6 +33,8 @@ class Killer:
     windows: int = 3
     signal_pid: int | None = None
     sig: int = signal.SIGKILL
+    #: the host tree's files before the sweep: ``killed["tuned"]`` then says whether the job had changed them
+    original: dict[str, bytes] | None = None
     killed: dict[str, Any] = field(default_factory=dict)
 
     def _run(self) -> None:
@@ -44,7 +46,8 @@ class Killer:
             pid = lock.read_text().strip() if lock.exists() else ""
             if done >= self.windows and pid.isdigit():
                 target = self.signal_pid or int(pid)
-                self.killed.update(pid=target, windows=done)
+                tuned = None if self.original is None else snapshot(self.host) != self.original
+                self.killed.update(pid=target, windows=done, tuned=tuned)
                 os.kill(target, self.sig)
                 return
             time.sleep(0.05)

@@ -61,10 +61,11 @@ def test_ctrl_c_of_a_ray_sweep_interrupts_its_jobs_and_every_host_is_restored(
     args[args.index("tuner=fixed,random")] = "tuner=random,fixed"  # job 0 has written tuned knobs by window 3
     proc = subprocess.Popen([sys.executable, "-m", "sematune", *args], cwd=tmp_path, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    killer = Killer(sweep_dir, hosts[0], job=0, windows=3, signal_pid=proc.pid, sig=signal.SIGINT)
+    killer = Killer(sweep_dir, hosts[0], job=0, windows=3, signal_pid=proc.pid, sig=signal.SIGINT, original=original)
     killer.start()
     out, _ = proc.communicate(timeout=300)
     assert killer.killed, out[-4000:]
+    assert killer.killed["tuned"], "job 0 had not changed its host yet: the restore below would prove nothing"
     assert proc.returncode != 0, out[-4000:]
     assert "interrupted: stopping 4 unfinished Ray job(s)" in out, out[-4000:]
     for host in hosts:
